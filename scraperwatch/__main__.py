@@ -1,0 +1,5 @@
+"""`python -m scraperwatch` runs the command line."""
+
+from scraperwatch.cli import main
+
+main()

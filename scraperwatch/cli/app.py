@@ -1,0 +1,90 @@
+"""The Typer application and the one boundary that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+
+from scraperwatch import __version__, console
+from scraperwatch.errors import ExitCode, ScraperwatchError
+
+app = typer.Typer(
+    name="scraperwatch",
+    no_args_is_help=True,
+    # Locals hold client addresses and log lines: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    help="Find LLM crawlers and scrapers in nginx and Caddy access logs, and block them.",
+)
+
+_state = {"debug": False}
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"scraperwatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the full traceback of an internal error.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Wrap a command: a ScraperwatchError becomes its message on stderr and its exit code.
+
+    Every command carries this decorator, so CliRunner tests see the same exit codes as users.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except ScraperwatchError as err:
+            console.error(str(err))
+            raise typer.Exit(int(err.exit_code)) from None
+        except KeyboardInterrupt:
+            console.error("interrupted")
+            raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
+
+    return wrapper
+
+
+def main() -> None:
+    """Entry point. Click maps usage errors to 2; this maps anything unexpected to 5."""
+    try:
+        app()
+    except Exception as err:  # the one place that catches everything
+        if _state["debug"] or "--debug" in sys.argv:
+            raise
+        console.error(
+            f"internal error ({type(err).__name__}: {err}); this is a bug in scraperwatch. "
+            "Rerun with --debug for the traceback and report it."
+        )
+        sys.exit(int(ExitCode.INTERNAL))

@@ -1,0 +1,84 @@
+"""Log sources: the registry of formats and the sniffing that picks one per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from scraperwatch.errors import LogSourceError
+from scraperwatch.sources.base import LogSource
+from scraperwatch.sources.caddy import CaddySource
+from scraperwatch.sources.logformat import NAMED_FORMATS
+from scraperwatch.sources.nginx import NginxSource
+
+
+class SourceName(StrEnum):
+    """Values of --log-format that name a format (any other value is an nginx log_format)."""
+
+    AUTO = "auto"
+    CADDY = "caddy"
+    COMBINED = "combined"
+    MAIN = "main"
+    VHOST = "vhost"
+    TIMED = "timed"
+    UPSTREAMINFO = "upstreaminfo"
+    NPM_PROXY = "npm-proxy"
+    NPM_STANDARD = "npm-standard"
+
+
+# The order is the order of preference when several formats parse a file equally well:
+# the richer format first (main before combined: combined would also take main's lines).
+CANDIDATES: Final[tuple[str, ...]] = (
+    "caddy",
+    "upstreaminfo",
+    "main",
+    "timed",
+    "combined",
+    "vhost",
+    "npm-proxy",
+    "npm-standard",
+)
+assert set(CANDIDATES) | {"auto"} == {m.value for m in SourceName}
+assert set(CANDIDATES) - {"caddy"} == set(NAMED_FORMATS)
+
+# A file is taken in a format when at least this share of its sampled lines parse.
+MIN_SHARE: Final = 0.5
+
+
+def source_for(spec: str) -> LogSource:
+    """A source for a --log-format value: a name, or an nginx log_format string."""
+    if spec == SourceName.CADDY:
+        return CaddySource()
+    return NginxSource(spec)
+
+
+@dataclass(frozen=True)
+class Sniffed:
+    source: LogSource
+    share: float
+    runner_up: str | None
+
+
+def sniff(head_lines: list[str], *, name: str) -> Sniffed:
+    """Pick the format that parses most of the first lines of a file."""
+    scores: list[tuple[float, int, LogSource]] = []
+    for rank, cand in enumerate(CANDIDATES):
+        src = source_for(cand)
+        scores.append((src.share_parsed(head_lines), -rank, src))
+    scores.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    best_share, _, best = scores[0]
+    if best_share < MIN_SHARE:
+        sample = next((h for h in head_lines if h.strip()), "")[:160]
+        raise LogSourceError(
+            f"{name}: not a log format scraperwatch knows (nginx combined, main, vhost, "
+            f"upstreaminfo, Nginx Proxy Manager, Caddy JSON): the best, {best.label}, parses "
+            f"{best_share:.0%} of the first lines. First line: {sample!r}. Give the format with "
+            "--log-format, e.g. the log_format string from nginx.conf: "
+            "--log-format '$remote_addr - $remote_user [$time_local] \"$request\" ...'"
+        )
+    runner = scores[1][2].label if len(scores) > 1 and scores[1][0] == best_share else None
+    return Sniffed(best, best_share, runner)
+
+
+__all__ = ["CANDIDATES", "LogSource", "SourceName", "Sniffed", "sniff", "source_for"]
