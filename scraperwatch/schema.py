@@ -17,7 +17,9 @@ UTC_TS: Final = pl.Datetime("us", "UTC")
 
 # --- requests: one row per parsed log line -------------------------------------------------
 TS: Final = "ts"  # request time, UTC
-CLIENT_IP: Final = "client_ip"  # the client: peer address, or from X-Forwarded-For via --trusted-proxy
+CLIENT_IP: Final = (
+    "client_ip"  # the client: peer address, or from X-Forwarded-For via --trusted-proxy
+)
 PEER_IP: Final = "peer_ip"  # the TCP peer as logged ($remote_addr, Caddy remote_ip)
 REMOTE_USER: Final = "remote_user"  # HTTP authentication user, when any
 METHOD: Final = "method"
@@ -92,9 +94,7 @@ def conform(frame: pl.LazyFrame, *, keep_extra: bool = True) -> pl.LazyFrame:
         for c, dtype in REQUEST_SCHEMA.items()
     ]
     if keep_extra:
-        exprs += [
-            pl.col(c).cast(pl.String) for c in sorted(names) if c.startswith(EXTRA_PREFIX)
-        ]
+        exprs += [pl.col(c).cast(pl.String) for c in sorted(names) if c.startswith(EXTRA_PREFIX)]
     return frame.select(exprs)
 
 
@@ -124,7 +124,9 @@ class Category(StrEnum):
     SCRAPER = "scraper"  # scraping shown by behaviour, whatever it claims to be
     SCRAPING_TOOL = "scraping-tool"  # HTTP libraries, scraping frameworks, headless browsers
     FAKE_BROWSER = "fake-browser"  # impossible, obsolete or empty user agent
-    SPOOFED_CRAWLER = "spoofed-crawler"  # claims a search engine or AI crawler from outside its ranges
+    SPOOFED_CRAWLER = (
+        "spoofed-crawler"  # claims a search engine or AI crawler from outside its ranges
+    )
     SEO_CRAWLER = "seo-crawler"  # commercial crawlers mining links and content (Ahrefs, Semrush)
     ARCHIVER = "archiver"  # archival and offline copies (ia_archiver, HTTrack, wget mirror)
     OTHER_BOT = "other-bot"  # some other self-declared bot
