@@ -1,0 +1,391 @@
+"""The scan pipeline: logs -> requests -> features -> rules, verification, heuristics -> verdicts.
+
+`run_scan` never prints: progress goes to the Reporter, results come back as a ScanResult.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from scraperwatch import schema as s
+from scraperwatch.console import NullReporter, Reporter
+from scraperwatch.detect import features as f
+from scraperwatch.detect import heuristics as h
+from scraperwatch.detect import robots as rb
+from scraperwatch.detect import verdicts as v
+from scraperwatch.detect.match import evaluate
+from scraperwatch.detect.policy import Policy, load_policy
+from scraperwatch.detect.rangefiles import Origin
+from scraperwatch.detect.ranges import CLAIMED_OPERATOR, RangeSet, load_ranges
+from scraperwatch.detect.rulefile import RuleSet, load_ruleset
+from scraperwatch.enrich import Enricher
+from scraperwatch.reader import FileReport, ReadOptions, open_logs
+from scraperwatch.schema import Category
+
+
+@dataclass(frozen=True)
+class ScanSettings:
+    logs: tuple[str, ...] = ()
+    read: ReadOptions = field(default_factory=ReadOptions)
+    rules_dirs: tuple[Path, ...] = ()
+    policy: str | None = None
+    allow_private: bool = True
+    allowlist: tuple[str, ...] = ()  # extra addresses/CIDRs that are never offenders
+    ranges: tuple[Path, ...] = ()
+    robots: Path | None = None
+    canary: tuple[str, ...] = ()
+    asn_db: Path | None = None
+    geo_db: Path | None = None
+    thresholds: h.Thresholds = field(default_factory=h.Thresholds)
+    # A "spoofed" verdict from ranges older than this is watched, not blocked: the operator
+    # may have added the address since (docs/ranges.md). Override files count as fresh.
+    ranges_max_age_days: int = 30
+
+
+@dataclass
+class Context:
+    """What judging needs, loaded once."""
+
+    ruleset: RuleSet
+    policy: Policy
+    ranges: RangeSet
+    robots: rb.Robots | None
+    enricher: Enricher
+    settings: ScanSettings
+
+    @classmethod
+    def load(cls, settings: ScanSettings) -> Context:
+        return cls(
+            ruleset=load_ruleset(settings.rules_dirs),
+            policy=load_policy(
+                settings.policy, allow_private=settings.allow_private, extra=settings.allowlist
+            ),
+            ranges=load_ranges(settings.ranges),
+            robots=rb.Robots.load(settings.robots) if settings.robots else None,
+            enricher=Enricher(settings.asn_db, settings.geo_db),
+            settings=settings,
+        )
+
+
+@dataclass
+class ScanResult:
+    offenders: pl.DataFrame  # OFFENDER_SCHEMA, most harmful first
+    summary: pl.DataFrame  # requests and bytes by category
+    reports: list[FileReport] = field(default_factory=list)
+    rejected: pl.DataFrame = field(default_factory=lambda: s.empty_rejected().collect())
+    requests: int = 0
+    ruleset_digest: str = ""
+    agent_tokens: tuple[str, ...] = ()  # tokens of every blocked agent rule (for exports)
+
+
+def rule_infos(ruleset: RuleSet) -> dict[str, v.RuleInfo]:
+    out = {}
+    for rule in ruleset.rules:
+        out[rule.id] = v.RuleInfo(
+            id=rule.id,
+            title=rule.title,
+            category=Category(rule.category),
+            action=None if rule.action is None else s.Action(rule.action),
+            token=getattr(rule, "token", None),
+            operator=getattr(rule, "operator", None),
+            clause=getattr(rule, "clause", None),
+        )
+    return out
+
+
+def blocked_tokens(ruleset: RuleSet, policy: Policy) -> tuple[str, ...]:
+    """Tokens of the agent rules whose category the policy blocks (for UA blocks, robots.txt)."""
+    tokens = set()
+    for rule in ruleset.rules:
+        token = getattr(rule, "token", None)
+        if not token:
+            continue
+        cat = Category(rule.category)
+        action = rule.action or policy.action_for(cat)
+        if s.Action(action) is s.Action.BLOCK and cat in v.DECLARED | {Category.SCRAPING_TOOL}:
+            tokens.add(token)
+    return tuple(sorted(tokens, key=str.lower))
+
+
+def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = None) -> ScanResult:
+    """Judge a frame of canonical requests (a Parquet scan or the store) into offenders."""
+    rep = reporter or NullReporter()
+    st = ctx.settings
+    t = st.thresholds
+    rules = rule_infos(ctx.ruleset)
+    clients, agents, hits = pl.collect_all(
+        [
+            f.client_features(requests, canary=st.canary),
+            f.agent_pairs(requests).join(
+                requests.group_by(s.CLIENT_IP, s.USER_AGENT).agg(pl.col(s.BYTES_SENT).sum()),
+                on=[s.CLIENT_IP, s.USER_AGENT],
+                how="left",
+            ),
+            evaluate(requests, ctx.ruleset),
+        ],
+        engine="streaming",
+    )
+    if clients.is_empty():
+        return ScanResult(offenders=s.empty_offenders(), summary=_summary(agents, hits, {}, rules))
+    rep.note(f"judging {clients.height} client addresses")
+
+    # Per (client, UA): the most specific rule category; browsers are UAs no rule matched.
+    pair_cat = _pair_categories(agents, hits, rules)
+    browser_requests = (
+        pair_cat.filter(pl.col("_cat").is_null() & pl.col(s.USER_AGENT).str.starts_with("Mozilla/"))
+        .group_by(s.CLIENT_IP)
+        .agg(pl.col(f.F_REQUESTS).sum().alias("_browser"))
+    )
+    clients = clients.join(browser_requests, on=s.CLIENT_IP, how="left").with_columns(
+        pl.col("_browser").fill_null(0)
+    )
+    browser_like = pl.col("_browser") * 2 >= pl.col(f.F_REQUESTS)
+
+    # Claimed operators (Googlebot, GPTBot ...) checked against their published ranges.
+    verification = _verify(agents, ctx.ranges)
+
+    # robots.txt compliance, for the clients that are not browsers or that read robots.txt.
+    if ctx.robots is not None:
+        suspects = clients.filter(~browser_like | (pl.col(f.F_ROBOTS) > 0))[s.CLIENT_IP]
+        rows = (
+            requests.filter(pl.col(s.CLIENT_IP).is_in(suspects.implode()))
+            .select(s.CLIENT_IP, s.USER_AGENT, s.TS, s.PATH, s.QUERY)
+            .collect(engine="streaming")
+        )
+        comp = rb.compliance(rows, ctx.robots)
+        per_client = comp.group_by(s.CLIENT_IP).agg(
+            pl.col(rb.R_DISALLOWED).sum(),
+            pl.col(rb.R_DISALLOWED_ANY).sum(),
+            pl.col(rb.R_SAMPLE).drop_nulls().first(),
+            pl.col(rb.R_CRAWL_DELAY).max(),
+            pl.col(rb.R_MEDIAN_GAP).min(),
+        )
+        clients = clients.join(per_client, on=s.CLIENT_IP, how="left")
+
+    clients = h.behaviour_signals(clients, t, browser_like=browser_like)
+    rule_hits = hits.group_by(s.CLIENT_IP, "rule_id").agg(pl.col("hits").sum())
+    facts = v.facts_frame_to_objects(clients, agents, rule_hits, verification)
+    stale = stale_operators(ctx.ranges, st.ranges_max_age_days)
+    rows_out: list[dict[str, Any]] = []
+    for fact in facts:
+        top_ua = fact.agents[0][0] if fact.agents else None
+        if ctx.policy.is_allowlisted(fact.ip, top_ua):
+            continue
+        row = v.judge_client(fact, rules, policy=ctx.policy, thresholds=t, stale=stale)
+        if row is not None:
+            rows_out.append(row)
+
+    # One behaviour spread over a prefix (its addresses judged alone or not); clients of an
+    # allowed kind (federation, verified search engines ...) never count towards it.
+    allowed_ips = set(
+        pair_cat.filter(pl.col("_cat").is_in([c.value for c in v.ALLOWED_KINDS]))[s.CLIENT_IP]
+    )
+    pool = clients.filter(~pl.col(s.CLIENT_IP).is_in(list(allowed_ips)))
+    pool = pool.filter(
+        ~pl.col(s.CLIENT_IP).map_elements(
+            lambda ip: ctx.policy.is_allowlisted(ip, None), return_dtype=pl.Boolean
+        )
+    )
+    for pre in h.distributed_crawls(f.prefix_features(pool), t).iter_rows(named=True):
+        rows_out.append(_prefix_row(pre, agents, ctx.policy))
+
+    offenders = v.offenders_frame(rows_out)
+    offenders = _top_paths(offenders, requests)
+    offenders = _enrich(offenders, ctx.enricher)
+    categories = {r[s.IP]: r[s.CATEGORY] for r in rows_out if r[s.SCOPE] == "address"}
+    return ScanResult(
+        offenders=offenders,
+        summary=_summary(agents, hits, categories, rules),
+        requests=int(clients[f.F_REQUESTS].sum()),
+        ruleset_digest=ctx.ruleset.digest,
+        agent_tokens=blocked_tokens(ctx.ruleset, ctx.policy),
+    )
+
+
+def stale_operators(ranges: RangeSet, max_age_days: int) -> dict[str, str]:
+    """Operators whose shipped or updated ranges are too old to call an address spoofed."""
+    out = {}
+    for r in ranges:
+        if r.origin == Origin.OVERRIDE or not r.prefixes:
+            continue
+        age = r.age_days()
+        if age is None or age > max_age_days:
+            when = f"fetched {r.fetched}, {age} days ago" if age is not None else "never fetched"
+            out[r.operator] = when
+    return out
+
+
+def _pair_categories(
+    agents: pl.DataFrame, hits: pl.DataFrame, rules: dict[str, v.RuleInfo]
+) -> pl.DataFrame:
+    ranks = {rid: v.rank(info.category) for rid, info in rules.items()}
+    cats = {rid: info.category.value for rid, info in rules.items()}
+    best = (
+        hits.select(s.CLIENT_IP, s.USER_AGENT, "rule_id")
+        .with_columns(pl.col("rule_id").replace_strict(ranks, default=99).alias("_rank"))
+        .sort("_rank")
+        .group_by(s.CLIENT_IP, s.USER_AGENT)
+        .agg(pl.col("rule_id").first())
+        .with_columns(pl.col("rule_id").replace_strict(cats, default=None).alias("_cat"))
+    )
+    return agents.join(best, on=[s.CLIENT_IP, s.USER_AGENT], how="left", nulls_equal=True)
+
+
+def _verify(agents: pl.DataFrame, ranges: RangeSet) -> pl.DataFrame:
+    out_schema = {
+        s.CLIENT_IP: pl.String,
+        "operator": pl.String,
+        "status": pl.String,
+        "detail": pl.String,
+    }
+    uas = agents.select(s.USER_AGENT).unique().drop_nulls()
+    if uas.is_empty():
+        return pl.DataFrame(schema=out_schema)
+    claimed = uas.with_columns(ranges.claimed_operator(uas[s.USER_AGENT]).alias(CLAIMED_OPERATOR))
+    claims = (
+        agents.join(claimed.drop_nulls(), on=s.USER_AGENT)
+        .select(s.CLIENT_IP, CLAIMED_OPERATOR)
+        .unique()
+    )
+    if claims.is_empty():
+        return pl.DataFrame(schema=out_schema)
+    checked = ranges.verify(claims)
+    return checked.select(
+        pl.col(s.CLIENT_IP),
+        pl.col(CLAIMED_OPERATOR).alias("operator"),
+        pl.col("verification").cast(pl.String).alias("status"),
+        pl.col("verification_detail").alias("detail"),
+    )
+
+
+def _prefix_row(pre: dict[str, Any], agents: pl.DataFrame, policy: Policy) -> dict[str, Any]:
+    members = pre["members"]
+    uas = (
+        agents.filter(pl.col(s.CLIENT_IP).is_in(members))
+        .group_by(s.USER_AGENT)
+        .agg(pl.col(f.F_REQUESTS).sum())
+        .sort(f.F_REQUESTS, descending=True)
+    )
+    evidence = [*list(pre[h.SIGNALS]), h.evidence_struct("heuristic", "PREFIX-MEMBERS", f"addresses: {', '.join(members[:20])}" + (" ..." if len(members) > 20 else ""), float(len(members)))]
+    return {
+        s.IP: pre[f.F_PREFIX],
+        s.SCOPE: "prefix",
+        s.CATEGORY: Category.SCRAPER.value,
+        s.ACTION: s.Action(policy.action_for(Category.SCRAPER)).value,
+        s.CONFIDENCE: 0.8,
+        s.RULES: ["PREFIX-DISTRIBUTED"],
+        s.TOKENS: [],
+        s.REQUESTS: pre[f.F_REQUESTS],
+        s.BYTES: pre[f.F_BYTES] or 0,
+        s.FIRST_SEEN: pre[f.F_FIRST],
+        s.LAST_SEEN: pre[f.F_LAST],
+        s.USER_AGENTS: [u or "" for u in uas[s.USER_AGENT].head(v.TOP_N).to_list()],
+        s.PATHS: [],
+        s.EVIDENCE: evidence,
+        s.WHY: (
+            f"Distributed crawl: {pre['clients']} addresses of {pre[f.F_PREFIX]} fetched "
+            f"{pre[f.F_PAGES]} pages and no assets, each under the per-address limits."
+        ),
+        s.CLAUSE: policy.clause_for(Category.SCRAPER),
+        s.ASN: None,
+        s.AS_ORG: None,
+        s.COUNTRY: None,
+    }
+
+
+def _top_paths(offenders: pl.DataFrame, requests: pl.LazyFrame) -> pl.DataFrame:
+    """The most requested paths of each address offender (prefix offenders: of its members)."""
+    addrs = offenders.filter(pl.col(s.SCOPE) == "address")[s.IP]
+    if addrs.is_empty():
+        return offenders
+    top = (
+        requests.filter(pl.col(s.CLIENT_IP).is_in(addrs.implode()))
+        .group_by(s.CLIENT_IP, s.PATH)
+        .len()
+        .sort(["len", s.PATH], descending=[True, False])
+        .group_by(s.CLIENT_IP)
+        .agg(pl.col(s.PATH).head(v.TOP_N).alias("_paths"))
+        .collect(engine="streaming")
+    )
+    return (
+        offenders.join(top, left_on=s.IP, right_on=s.CLIENT_IP, how="left", maintain_order="left")
+        .with_columns(pl.coalesce(pl.col("_paths"), pl.col(s.PATHS)).alias(s.PATHS))
+        .drop("_paths")
+    )
+
+
+def _enrich(offenders: pl.DataFrame, enricher: Enricher) -> pl.DataFrame:
+    if not enricher.active or offenders.is_empty():
+        return offenders
+    places = enricher.lookup_many(offenders[s.IP].to_list())
+    return offenders.with_columns(
+        pl.Series(s.ASN, [places[i].asn for i in offenders[s.IP]], dtype=pl.Int64),
+        pl.Series(s.AS_ORG, [places[i].as_org for i in offenders[s.IP]], dtype=pl.String),
+        pl.Series(s.COUNTRY, [places[i].country for i in offenders[s.IP]], dtype=pl.String),
+    )
+
+
+def _summary(
+    agents: pl.DataFrame,
+    hits: pl.DataFrame,
+    offender_categories: dict[str, str],
+    rules: dict[str, v.RuleInfo],
+) -> pl.DataFrame:
+    """Requests and bytes by category: an offender's verdict, else its rule, else browser/other."""
+    pairs = _pair_categories(agents, hits, rules)
+    cat = pl.coalesce(
+        pl.col(s.CLIENT_IP).replace_strict(
+            offender_categories, default=None, return_dtype=pl.String
+        ),
+        pl.col("_cat"),
+        pl.when(pl.col(s.USER_AGENT).str.starts_with("Mozilla/")).then(pl.lit("browser")),
+        pl.lit("unclassified"),
+    )
+    return (
+        pairs.with_columns(cat.alias(s.CATEGORY))
+        .group_by(s.CATEGORY)
+        .agg(
+            pl.col(f.F_REQUESTS).sum().alias("requests"),
+            pl.col(s.BYTES_SENT).sum().alias("bytes"),
+            pl.col(s.CLIENT_IP).n_unique().alias("clients"),
+        )
+        .sort("requests", descending=True)
+    )
+
+
+def run_scan(
+    settings: ScanSettings,
+    *,
+    reporter: Reporter | None = None,
+    extra_work: Callable[[pl.LazyFrame], Sequence[pl.LazyFrame]] | None = None,
+) -> ScanResult:
+    """Read the logs once into a temporary Parquet file, then judge it."""
+    rep = reporter or NullReporter()
+    ctx = Context.load(settings)
+    logs = open_logs(settings.logs, settings.read, reporter=rep)
+    tmpdir = Path(tempfile.mkdtemp(prefix="scraperwatch-scan-"))
+    try:
+        part = tmpdir / "requests.parquet"
+
+        def work(requests: pl.LazyFrame) -> list[pl.LazyFrame]:
+            plans = [requests.sink_parquet(part, lazy=True)]
+            if extra_work:
+                plans.extend(extra_work(requests))
+            return plans
+
+        _, rejected = logs.run(work, reporter=rep)
+        result = judge(pl.scan_parquet(part), ctx, reporter=rep)
+        result.reports = logs.reports
+        result.rejected = rejected
+        return result
+    finally:
+        logs.cleanup()
+        ctx.enricher.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
