@@ -267,6 +267,7 @@ def nginx_config(
     log_format: str | None = None,
     log_escape: str | None = None,
     ipv6: bool = False,
+    worker_connections: int = 64,
 ) -> str:
     """A minimal nginx.conf with everything under workdir; the access log is workdir/access.log.
 
@@ -295,7 +296,7 @@ worker_processes 1;
 pid {workdir}/nginx.pid;
 error_log {workdir}/error.log notice;
 events {{
-    worker_connections 64;
+    worker_connections {worker_connections};
 }}
 http {{
     types {{
@@ -354,6 +355,7 @@ def run_nginx(
     log_escape: str | None = None,
     files: Mapping[str, str | bytes] | None = None,
     ipv6: bool = False,
+    worker_connections: int = 64,
 ) -> Iterator[Server]:
     """Check (`nginx -t`) and run nginx with the given snippets; stopped when the block ends."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -371,6 +373,7 @@ def run_nginx(
             log_format=log_format,
             log_escape=log_escape,
             ipv6=ipv6,
+            worker_connections=worker_connections,
         )
     )
     nginx_test(config, workdir)

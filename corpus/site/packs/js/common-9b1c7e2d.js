@@ -1,0 +1,2 @@
+/*! common pack (stand-in for Mastodon's webpack runtime) */
+(function(){"use strict";window.__mastodon_common={loaded:Date.now()};})();
