@@ -1,0 +1,22 @@
+# The two commands of the README: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+$(BIN)/scraperwatch: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+.PHONY: demo test lint
+demo: $(BIN)/scraperwatch  ## scan the shipped sample logs and print the offenders
+	$(BIN)/scraperwatch scan sample_logs/ --robots sample_logs/robots.txt
+
+test: $(BIN)/scraperwatch  ## lint, then every test (real nginx, Caddy, HAProxy, Chromium)
+	$(BIN)/ruff check scraperwatch tests corpus benchmarks
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
+
+lint: $(BIN)/scraperwatch
+	$(BIN)/ruff format --check scraperwatch tests
+	$(BIN)/mypy scraperwatch
