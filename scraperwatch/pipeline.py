@@ -23,7 +23,7 @@ from scraperwatch.detect import verdicts as v
 from scraperwatch.detect.match import evaluate
 from scraperwatch.detect.policy import Policy, load_policy
 from scraperwatch.detect.rangefiles import Origin
-from scraperwatch.detect.ranges import CLAIMED_OPERATOR, RangeSet, load_ranges
+from scraperwatch.detect.ranges import RangeSet, load_ranges
 from scraperwatch.detect.rulefile import RuleSet, load_ruleset
 from scraperwatch.enrich import Enricher
 from scraperwatch.reader import FileReport, ReadOptions, open_logs
@@ -248,10 +248,10 @@ def _verify(agents: pl.DataFrame, ranges: RangeSet) -> pl.DataFrame:
     uas = agents.select(s.USER_AGENT).unique().drop_nulls()
     if uas.is_empty():
         return pl.DataFrame(schema=out_schema)
-    claimed = uas.with_columns(ranges.claimed_operator(uas[s.USER_AGENT]).alias(CLAIMED_OPERATOR))
+    claimed = uas.with_columns(ranges.claimed_operator(uas[s.USER_AGENT]).alias(s.CLAIMED_OPERATOR))
     claims = (
         agents.join(claimed.drop_nulls(), on=s.USER_AGENT)
-        .select(s.CLIENT_IP, CLAIMED_OPERATOR)
+        .select(s.CLIENT_IP, s.CLAIMED_OPERATOR)
         .unique()
     )
     if claims.is_empty():
@@ -259,7 +259,7 @@ def _verify(agents: pl.DataFrame, ranges: RangeSet) -> pl.DataFrame:
     checked = ranges.verify(claims)
     return checked.select(
         pl.col(s.CLIENT_IP),
-        pl.col(CLAIMED_OPERATOR).alias("operator"),
+        pl.col(s.CLAIMED_OPERATOR).alias("operator"),
         pl.col("verification").cast(pl.String).alias("status"),
         pl.col("verification_detail").alias("detail"),
     )
