@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import tempfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -22,19 +23,29 @@ import polars as pl
 
 from scraperwatch import schema as s
 from scraperwatch.console import NullReporter, Reporter
-from scraperwatch.errors import LogSourceError, MalformedLogError
+from scraperwatch.errors import InputError, LogSourceError, MalformedLogError
 from scraperwatch.sources import SourceName, sniff, source_for
 from scraperwatch.sources.base import SKIP, LogSource
-from scraperwatch.sources.caddy import CaddySource
-from scraperwatch.sources.fields import LINE, REASON, ROW
+from scraperwatch.sources.caddy import CADDY_CLIENT, DOCKER_PREFIX, CaddySource
+from scraperwatch.sources.fields import (
+    LINE,
+    REASON,
+    ROW,
+    last_hop,
+    normalize_address,
+    normalize_ip,
+)
 from scraperwatch.sources.files import LogInput, expand_inputs, iter_lines, read_head
 from scraperwatch.sources.nginx import NginxSource
 
 T = TypeVar("T")
 # The careful path marks a line it could not repair with this prefix and the reason.
 MARK: Final = "\x01scraperwatch-reject:"
-_CADDY_CLIENT: Final = "_caddy_client"
+_CADDY_CLIENT: Final = CADDY_CLIENT
+_DOCKER_PREFIX: Final = re.compile(DOCKER_PREFIX)
 MAX_REJECTED_KEPT: Final = 10_000
+# A rejected line longer than this says its length (no access-log line is that long).
+LONG_LINE: Final = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,13 +76,37 @@ class Logs:
     reports: list[FileReport]
     options: ReadOptions
     _careful: dict[int, LogInput] = field(default_factory=dict)
+    # Lines of each file before what `inputs[i]` holds (a tail read by a nightly run), so that
+    # line numbers stay those of the whole file; empty means 0 for every input.
+    line_offsets: list[int] = field(default_factory=list)
+    # Average bytes per line of each input (from its head), for progress; and the reporter.
+    _line_bytes: list[float] = field(default_factory=list)
+    _reporter: Reporter | None = None
+    _plan: pl.LazyFrame | None = None
 
     def _parsed(self) -> pl.LazyFrame:
+        """Every line with its parsed columns and REASON (null for a request).
+
+        Built once and shared: requests, counts and rejected must hold the very same plan
+        (with the very same batch functions) for Polars to run it once for all three.
+        """
+        if self._plan is None:
+            self._plan = self._build()
+        return self._plan
+
+    def _build(self) -> pl.LazyFrame:
         frames = []
         for i, (item, src) in enumerate(zip(self.inputs, self.sources, strict=True)):
             path = self._careful.get(i, item).path
-            lines = pl.scan_lines(path, name=LINE, row_index_name=ROW, row_index_offset=1)
-            lines = lines.with_columns(pl.col(ROW).cast(pl.Int64))
+            first = 1 + (self.line_offsets[i] if i < len(self.line_offsets) else 0)
+            lines = pl.scan_lines(path, name=LINE, row_index_name=ROW, row_index_offset=first)
+            # The progress callback rides on the line number, which every output needs: it
+            # runs once per batch of lines, in the same pass.
+            lines = lines.with_columns(
+                pl.col(ROW)
+                .cast(pl.Int64)
+                .map_batches(self._ticker(i), return_dtype=pl.Int64, is_elementwise=True)
+            )
             marked = pl.col(LINE).str.starts_with(MARK)
             frame = src.parse(lines).with_columns(
                 pl.when(marked)
@@ -81,9 +116,7 @@ class Logs:
                 pl.lit(item.name).alias(s.SOURCE_FILE),
                 pl.lit(src.label).alias(s.SOURCE_FORMAT),
             )
-            if _CADDY_CLIENT not in frame.collect_schema().names():
-                frame = frame.with_columns(pl.lit(None, pl.String).alias(_CADDY_CLIENT))
-            frames.append(frame)
+            frames.append(self._with_client(frame))
         if not frames:
             return pl.LazyFrame()
         return pl.concat(frames, how="diagonal_relaxed")
@@ -93,14 +126,52 @@ class Logs:
         if not self.inputs:
             return pl.LazyFrame(schema=s.REQUEST_SCHEMA)
         parsed = self._parsed().filter(pl.col(REASON).is_null())
-        base = pl.coalesce(pl.col(_CADDY_CLIENT), pl.col(s.PEER_IP))
-        if self.options.trusted_proxies:
-            client = _realip(base, pl.col(s.X_FORWARDED_FOR), self.options.trusted_proxies)
+        return s.conform(parsed.with_columns(pl.col(ROW).alias(s.LINE_NO)))
+
+    def _with_client(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """Add CLIENT_IP: Caddy's client_ip, else the peer, else (with --trusted-proxy) the
+        address nginx's realip module would take from X-Forwarded-For. A parsed line without
+        a client address is rejected."""
+        names = frame.collect_schema().names()
+        none = pl.lit(None, pl.String)
+        caddy = pl.col(_CADDY_CLIENT) if _CADDY_CLIENT in names else none
+        peer = pl.col(s.PEER_IP) if s.PEER_IP in names else none
+        base = pl.coalesce(caddy, peer)
+        xff = pl.col(s.X_FORWARDED_FOR) if s.X_FORWARDED_FOR in names else None
+        if xff is not None and self.options.trusted_proxies:
+            client = _realip(base, xff, self.options.trusted_proxies)
+        elif xff is not None and s.PEER_IP not in names:
+            # The format logs no peer address, only X-Forwarded-For: the rightmost entry is
+            # the one the admin's own proxy added (what realip takes with no trusted proxy).
+            client = normalize_ip(last_hop(xff))
         else:
             client = base
-        return s.conform(
-            parsed.with_columns(client.alias(s.CLIENT_IP), pl.col(ROW).alias(s.LINE_NO))
+        frame = frame.with_columns(client.alias(s.CLIENT_IP))
+        cl = pl.col(s.CLIENT_IP)
+        why_not = (
+            pl.when(cl.is_null())
+            .then(pl.lit("no client address in the line"))
+            .when(cl == "unix:")
+            .then(
+                pl.lit(
+                    "the client came through a unix socket (unix:); give --trusted-proxy unix: "
+                    "to take the client from X-Forwarded-For"
+                )
+            )
         )
+        frame = frame.with_columns(pl.coalesce(pl.col(REASON), why_not).alias(REASON))
+        return frame.drop(_CADDY_CLIENT) if _CADDY_CLIENT in names else frame
+
+    def _ticker(self, index: int) -> Callable[[pl.Series], pl.Series]:
+        """A batch function that reports progress for input `index` and returns its input."""
+        per_line = self._line_bytes[index] if index < len(self._line_bytes) else 100.0
+
+        def tick(batch: pl.Series) -> pl.Series:
+            if self._reporter is not None:
+                self._reporter.advance(int(len(batch) * per_line))
+            return batch
+
+        return tick
 
     def rejected(self) -> pl.LazyFrame:
         if not self.inputs:
@@ -112,7 +183,16 @@ class Logs:
             .select(
                 pl.col(s.SOURCE_FILE),
                 pl.col(ROW).alias(s.LINE_NO),
-                pl.col(REASON).alias(s.REASON),
+                pl.when(pl.col(LINE).str.len_bytes() > LONG_LINE)
+                .then(
+                    pl.format(
+                        "{} (the line is {} bytes long)",
+                        pl.col(REASON),
+                        pl.col(LINE).str.len_bytes(),
+                    )
+                )
+                .otherwise(pl.col(REASON))
+                .alias(s.REASON),
                 pl.col(LINE).str.strip_prefix(MARK).str.head(s.EXCERPT_CHARS).alias(s.EXCERPT),
             )
         )
@@ -142,15 +222,29 @@ class Logs:
         the counts are exact). Updates the file reports; raises MalformedLogError under --strict.
         """
         rep = reporter or NullReporter()
-        for attempt in range(2):
-            plans = [*work(self.requests()), self.counts(), self.rejected().head(MAX_REJECTED_KEPT)]
-            try:
-                *results, counts, rejected = pl.collect_all(plans, engine="streaming")
-                break
-            except (pl.exceptions.ComputeError, OSError) as err:
-                if attempt:
-                    raise LogSourceError(f"cannot read the logs: {err}") from err
-                self._repair(rep)
+        # Plain files report their size; compressed ones inflate to an unknown size.
+        sizes = [i.size if i.compression is None else None for i in self.inputs]
+        total = None if None in sizes else sum(s for s in sizes if s is not None)
+        rep.start(f"reading {len(self.inputs)} file{'s' if len(self.inputs) != 1 else ''}", total)
+        self._reporter = rep
+        try:
+            for attempt in range(2):
+                plans = [
+                    *work(self.requests()),
+                    self.counts(),
+                    self.rejected().head(MAX_REJECTED_KEPT),
+                ]
+                try:
+                    *results, counts, rejected = pl.collect_all(plans, engine="streaming")
+                    break
+                except (pl.exceptions.ComputeError, OSError) as err:
+                    if attempt or not self._repair(rep):
+                        if isinstance(err, OSError):
+                            raise  # not the logs: an output that cannot be written
+                        raise LogSourceError(f"cannot read the logs: {err}") from err
+        finally:
+            self._reporter = None
+            rep.finish()
         self._apply_counts(counts)
         self._check(rejected)
         return results, rejected
@@ -165,13 +259,18 @@ class Logs:
             rep.parsed = int(row["parsed"])
             rep.skipped = int(row["skipped"])
             rep.rejected = rep.lines - rep.parsed - rep.skipped
+            if rep.lines and rep.parsed == 0 and rep.rejected == 0:
+                rep.notes.append(
+                    f"no requests: all {rep.lines} lines were skipped (empty lines, other "
+                    "loggers' lines or an nginx error log); is it the access log?"
+                )
 
     def _check(self, rejected: pl.DataFrame) -> None:
         for rep in self.reports:
             considered = rep.lines - rep.skipped
             if considered >= 20 and rep.rejected > considered / 2:
-                first = rejected.filter(pl.col(s.SOURCE_FILE) == rep.name).head(1)
-                line = first[s.LINE_NO][0] if first.height else "?"
+                mine = rejected.filter(pl.col(s.SOURCE_FILE) == rep.name).head(1)
+                line = mine[s.LINE_NO][0] if mine.height else "?"
                 raise LogSourceError(
                     f"{rep.name}: {rep.rejected} of {considered} lines do not parse as "
                     f"{rep.format} (first at line {line}); the file is in another format. "
@@ -187,27 +286,78 @@ class Logs:
                 f"Line begins: {first[s.EXCERPT]!r}. Fix the log format or drop --strict"
             )
 
-    def _repair(self, reporter: Reporter) -> None:
-        """Find the files Polars cannot read and read each again carefully into a clean copy."""
+    def _repair(self, reporter: Reporter) -> bool:
+        """Find the files Polars cannot read and read each again carefully into a clean copy.
+
+        Returns False when every file reads well (the error was elsewhere, e.g. an output).
+        """
+        repaired = False
         for i, item in enumerate(self.inputs):
             if i in self._careful:
                 continue
-            try:
-                self.sources[i].parse(
-                    pl.scan_lines(item.path, name=LINE, row_index_name=ROW)
-                ).select(pl.col(REASON).null_count()).collect(engine="streaming")
+            if not _fails(item.path, self.sources[i]):
                 continue
-            except (pl.exceptions.ComputeError, OSError):
-                pass
-            copy, notes = _careful_copy(item, json_lines=_is_json(self.sources[i]))
+            copy, notes = _careful_copy(item, source=self.sources[i])
+            if _fails(copy.path, self.sources[i]):
+                # Python's checks missed what Polars refuses (a number too big for its
+                # type ...): find those lines by bisection and mark them.
+                found = _isolate(copy.path, self.sources[i])
+                notes.append(f"{found} lines could not be parsed at all and were rejected")
             self._careful[i] = copy
+            self._plan = None
             self.reports[i].notes.extend(notes)
-            for note in notes:
-                reporter.note(f"{item.name}: {note}")
+            repaired = True
+        return repaired
 
     def cleanup(self) -> None:
         for item in [*self.inputs, *self._careful.values()]:
             item.cleanup()
+
+
+def _fails(path: Path, source: LogSource) -> bool:
+    """True when Polars cannot read and parse the file as a whole."""
+    try:
+        source.parse(pl.scan_lines(path, name=LINE, row_index_name=ROW)).select(
+            pl.col(REASON).null_count()
+        ).collect(engine="streaming")
+    except (pl.exceptions.PolarsError, OSError):
+        return True
+    return False
+
+
+def _batch_fails(lines: list[str], source: LogSource) -> bool:
+    frame = pl.LazyFrame({LINE: lines, ROW: range(1, len(lines) + 1)})
+    try:
+        source.parse(frame).select(pl.col(REASON).null_count()).collect()
+    except pl.exceptions.PolarsError:
+        return True
+    return False
+
+
+def _isolate(path: Path, source: LogSource) -> int:
+    """Mark, in a careful copy, the lines that make Polars fail; returns how many."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    bad: list[int] = []
+
+    def search(lo: int, hi: int) -> None:
+        if lo >= hi or not _batch_fails(lines[lo:hi], source):
+            return
+        if hi - lo == 1:
+            bad.append(lo)
+            return
+        mid = (lo + hi) // 2
+        search(lo, mid)
+        search(mid, hi)
+
+    step = 4096
+    for start in range(0, len(lines), step):
+        search(start, min(start + step, len(lines)))
+    for i in bad:
+        lines[i] = f"{MARK}cannot be parsed (a value out of range?): {lines[i]}"
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return len(bad)
 
 
 def _is_json(src: LogSource) -> bool:
@@ -216,8 +366,15 @@ def _is_json(src: LogSource) -> bool:
     )
 
 
-def _careful_copy(item: LogInput, *, json_lines: bool) -> tuple[LogInput, list[str]]:
-    """Copy a file line by line: invalid UTF-8 replaced, broken JSON marked, truncation noted."""
+def _careful_copy(item: LogInput, *, source: LogSource) -> tuple[LogInput, list[str]]:
+    """Copy a file line by line: invalid UTF-8 replaced, broken JSON marked, truncation noted.
+
+    Bytes that are not UTF-8 become U+FFFD in JSON lines (which must stay valid JSON) and
+    `\\xHH` elsewhere (as nginx writes an escaped byte, so nothing is lost).
+    """
+    json_lines = _is_json(source)
+    docker = isinstance(source, CaddySource)
+    errors = "replace" if json_lines else "scraperwatch-nginx"
     fd, tmp = tempfile.mkstemp(prefix="scraperwatch-careful-", suffix=".log")
     bad_utf8 = bad_json = n = 0
     notes: list[str] = []
@@ -229,12 +386,13 @@ def _careful_copy(item: LogInput, *, json_lines: bool) -> tuple[LogInput, list[s
                 try:
                     text = body.decode("utf-8")
                 except UnicodeDecodeError:
-                    text = body.decode("utf-8", "replace")
+                    text = body.decode("utf-8", errors)
                     bad_utf8 += 1
-                if json_lines and text.lstrip().startswith("{"):
+                obj = (_DOCKER_PREFIX.sub("", text, count=1) if docker else text).strip()
+                if json_lines and obj.startswith("{") and obj.endswith("}"):
                     try:
-                        json.loads(text[text.index("{") :])
-                    except ValueError as err:
+                        json.loads(obj)
+                    except json.JSONDecodeError as err:
                         text = f"{MARK}broken JSON ({err.msg} at column {err.colno}): {text}"
                         bad_json += 1
                 out.write(text.replace("\n", " ") + "\n")
@@ -244,10 +402,11 @@ def _careful_copy(item: LogInput, *, json_lines: bool) -> tuple[LogInput, list[s
                 "is lost; the file was probably copied while being written"
             )
     if bad_utf8:
+        how = "U+FFFD" if json_lines else "\\xHH escapes"
         notes.append(
-            f"{bad_utf8} lines held bytes that are not UTF-8; they were read with U+FFFD in "
-            "their place (nginx's default escaping never writes such bytes: check the log_format's "
-            "escape= setting)"
+            f"{bad_utf8} lines held bytes that are not UTF-8; they were read with {how} in "
+            "their place (nginx's default escaping never writes such bytes, escape=json and "
+            "escape=none do: check the log_format, or whether the file is a log at all)"
         )
     if bad_json:
         notes.append(f"{bad_json} lines are broken JSON objects and were rejected")
@@ -255,42 +414,67 @@ def _careful_copy(item: LogInput, *, json_lines: bool) -> tuple[LogInput, list[s
     return copy, notes
 
 
-def _realip(base: pl.Expr, xff: pl.Expr, trusted: Sequence[str]) -> pl.Expr:
-    """nginx realip with real_ip_recursive on: the rightmost address not in a trusted network."""
+def trusted_networks(
+    trusted: Sequence[str],
+) -> tuple[list[ipaddress.IPv4Network | ipaddress.IPv6Network], bool]:
+    """--trusted-proxy values as networks, and whether `unix:` (a unix socket) is trusted."""
     nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
     unix = False
     for cidr in trusted:
-        if cidr == "unix:":
+        if cidr.strip() == "unix:":
             unix = True
             continue
-        nets.append(ipaddress.ip_network(cidr, strict=False))
+        try:
+            nets.append(ipaddress.ip_network(cidr.strip(), strict=False))
+        except ValueError:
+            raise InputError(
+                f"--trusted-proxy {cidr!r} is not an address or a CIDR; give e.g. 10.0.0.0/8, "
+                "192.0.2.7, 2001:db8::/32 or unix:"
+            ) from None
+    return nets, unix
+
+
+def _realip(base: pl.Expr, xff: pl.Expr, trusted: Sequence[str]) -> pl.Expr:
+    """nginx realip with real_ip_recursive on: the rightmost address not in a trusted network.
+
+    As nginx does: the walk starts only when the peer is trusted; an entry that is no address
+    stops it, keeping the last good one; when every entry is trusted, the leftmost is taken.
+    A line that logs no peer (only X-Forwarded-For) starts the walk at the rightmost entry.
+    """
+    nets, unix = trusted_networks(trusted)
 
     def is_trusted(addr: str | None) -> bool:
         if addr is None:
             return False
-        if addr.startswith("unix:"):
+        if addr == "unix:":
             return unix
         try:
             ip = ipaddress.ip_address(addr)
         except ValueError:
             return False
-        return any(ip in net for net in nets)
+        return any(ip.version == net.version and ip in net for net in nets)
+
+    def resolve(peer: str | None, chain: str | None) -> str | None:
+        if not chain or (peer is not None and not is_trusted(peer)):
+            return peer
+        client = peer
+        for hop in reversed([h for h in (h.strip() for h in chain.split(",")) if h]):
+            addr = normalize_address(hop)
+            if addr is None or addr == "unix:":
+                break
+            client = addr
+            if not is_trusted(addr):
+                break
+        return client
 
     def walk(batch: pl.Series) -> pl.Series:
-        out: list[str | None] = []
         cache: dict[tuple[str | None, str | None], str | None] = {}
-        for peer, chain in zip(
+        out: list[str | None] = []
+        for key in zip(
             batch.struct.field("b").to_list(), batch.struct.field("x").to_list(), strict=True
         ):
-            key = (peer, chain)
             if key not in cache:
-                client = peer
-                if is_trusted(peer) and chain:
-                    for hop in reversed([h.strip() for h in chain.split(",") if h.strip()]):
-                        client = _normalize(hop)
-                        if not is_trusted(client):
-                            break
-                cache[key] = client
+                cache[key] = resolve(*key)
             out.append(cache[key])
         return pl.Series(batch.name, out, dtype=pl.String)
 
@@ -299,16 +483,10 @@ def _realip(base: pl.Expr, xff: pl.Expr, trusted: Sequence[str]) -> pl.Expr:
     )
 
 
-def _normalize(value: str) -> str | None:
-    from scraperwatch.sources.fields import _normalize_one
-
-    return _normalize_one(value)
-
-
 def _head_lines(item: LogInput) -> list[str]:
     head = read_head(item)
     text = head.decode("utf-8", "replace")
-    lines = text.split("\n")
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # as scan_lines reads
     if len(head) >= 64 * 1024:
         lines = lines[:-1]  # the last one is cut
     return lines[:200]
@@ -318,21 +496,39 @@ def open_logs(
     specs: Sequence[str | Path], options: ReadOptions, *, reporter: Reporter | None = None
 ) -> Logs:
     """Expand the inputs and choose each file's format (sniffed, or as given)."""
-    rep = reporter or NullReporter()
     inputs = expand_inputs(specs)
     if not inputs:
         raise LogSourceError("no log files given; name files, globs, directories or - for stdin")
+    return open_inputs(inputs, options, reporter=reporter)
+
+
+def open_inputs(
+    inputs: Sequence[LogInput],
+    options: ReadOptions,
+    *,
+    line_offsets: Sequence[int] = (),
+    reporter: Reporter | None = None,
+) -> Logs:
+    """Choose each input's format (sniffed, or as given); line_offsets[i] lines precede input i."""
+    rep = reporter or NullReporter()
+    inputs = list(inputs)
+    trusted_networks(options.trusted_proxies)  # a bad --trusted-proxy fails before any reading
     forced = options.log_format not in (None, "", SourceName.AUTO)
+    given = source_for(options.log_format) if forced and options.log_format else None
     sources: list[LogSource] = []
     reports: list[FileReport] = []
+    line_bytes: list[float] = []
     for item in inputs:
         head = _head_lines(item)
-        if not any(h.strip() for h in head):
-            src: LogSource = source_for(options.log_format) if forced else NginxSource()
-            how = "given" if forced else "empty file"
-        elif forced:
-            assert options.log_format is not None
-            src = source_for(options.log_format)
+        nonempty = [h for h in head if h.strip()]
+        line_bytes.append(sum(len(h) + 1 for h in head) / max(1, len(head)))
+        notes = list(item.notes)
+        if not nonempty:
+            src: LogSource = given or NginxSource()
+            how = "given" if given else "empty file"
+            notes.append("the file is empty" if item.size == 0 else "the file holds no log lines")
+        elif given is not None:
+            src = given
             how = "given"
             share = src.share_parsed(head)
             if share < 0.5:
@@ -348,6 +544,8 @@ def open_logs(
             found = sniff(head, name=item.name)
             src, how = found.source, "detected"
         sources.append(src)
-        reports.append(FileReport(item.name, src.label, how))
+        reports.append(FileReport(item.name, src.label, how, notes=notes))
         rep.note(f"{item.name}: {src.label} ({how})")
-    return Logs(inputs, sources, reports, options)
+    logs = Logs(inputs, sources, reports, options, line_offsets=list(line_offsets))
+    logs._line_bytes = line_bytes
+    return logs
