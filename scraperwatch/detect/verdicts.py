@@ -275,7 +275,7 @@ def facts_frame_to_objects(
     """Gather the per-client frames into ClientFacts, for the clients that have anything to judge."""
     agent_map: dict[str, list[tuple[str | None, int]]] = defaultdict(list)
     for ip, ua, n in (
-        agents.sort(f.F_REQUESTS, descending=True)
+        agents.sort([f.F_REQUESTS, s.USER_AGENT], descending=[True, False], nulls_last=True)
         .select(s.CLIENT_IP, s.USER_AGENT, f.F_REQUESTS)
         .iter_rows()
     ):
