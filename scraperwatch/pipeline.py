@@ -26,6 +26,7 @@ from scraperwatch.detect.rangefiles import Origin
 from scraperwatch.detect.ranges import RangeSet, load_ranges
 from scraperwatch.detect.rulefile import RuleSet, load_ruleset
 from scraperwatch.enrich import Enricher
+from scraperwatch.exporters.tokens import is_token
 from scraperwatch.reader import FileReport, ReadOptions, open_logs
 from scraperwatch.schema import Category
 
@@ -101,7 +102,7 @@ def rule_infos(ruleset: RuleSet) -> dict[str, v.RuleInfo]:
 
 
 def blocked_tokens(ruleset: RuleSet, policy: Policy) -> tuple[str, ...]:
-    """Tokens of the agent rules whose category the policy blocks (for UA blocks, robots.txt)."""
+    """Tokens of the declared-crawler rules whose category the policy blocks (UA blocks, robots.txt)."""
     tokens = set()
     for rule in ruleset.rules:
         token = getattr(rule, "token", None)
@@ -109,7 +110,9 @@ def blocked_tokens(ruleset: RuleSet, policy: Policy) -> tuple[str, ...]:
             continue
         cat = Category(rule.category)
         action = rule.action or policy.action_for(cat)
-        if s.Action(action) is s.Action.BLOCK and cat in v.DECLARED | {Category.SCRAPING_TOOL}:
+        # Only self-declared crawlers are blocked by user agent everywhere: a generic tool's
+        # user agent (curl, python-requests) is also the admin's own monitoring and scripts.
+        if s.Action(action) is s.Action.BLOCK and cat in v.DECLARED and is_token(token):
             tokens.add(token)
     return tuple(sorted(tokens, key=str.lower))
 

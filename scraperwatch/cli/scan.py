@@ -26,6 +26,7 @@ from scraperwatch.config import Config, ExportSpec, load_config, parse_window
 from scraperwatch.detect.heuristics import Thresholds
 from scraperwatch.errors import ExitCode, OutputError, ScraperwatchError
 from scraperwatch.exporters import ExportFormat, ExportOptions, render_export, write_export
+from scraperwatch.exporters.base import NginxContext
 from scraperwatch.exporters.expiry import DEFAULT_DAYS as DEFAULT_EXPIRY_DAYS
 from scraperwatch.exporters.expiry import apply_expiry
 from scraperwatch.nightly import NightlySettings, run_nightly
@@ -189,12 +190,17 @@ def build_settings(
 
 
 def export_options(
-    result: ScanResult, settings: ScanSettings, *, status: int = 403
+    result: ScanResult,
+    settings: ScanSettings,
+    *,
+    status: int = 403,
+    context: NginxContext = NginxContext.SERVER,
 ) -> ExportOptions:
     return ExportOptions(
         agent_tokens=result.agent_tokens,
         robots_tokens=result.agent_tokens,
         status=status,
+        context=context,
         allow_private=settings.allow_private,
         never_block=settings.allowlist,
         ruleset_digest=result.ruleset_digest[:16],
@@ -384,6 +390,14 @@ def export_cmd(
             "--status", help="The status blocked clients get (444: nginx closes the connection)."
         ),
     ] = 403,
+    nginx_context: Annotated[
+        NginxContext,
+        typer.Option(
+            "--nginx-context",
+            help="Where the nginx include goes: http, server or location (user-agent checks "
+            "need server or location; docs/export.md).",
+        ),
+    ] = NginxContext.SERVER,
     check_cmd: Annotated[
         str | None,
         typer.Option(
@@ -432,7 +446,9 @@ def export_cmd(
     )
     result = run_scan(settings, reporter=console.RichReporter(quiet=quiet))
     text = render_export(
-        export_format, result.offenders, export_options(result, settings, status=status)
+        export_format,
+        result.offenders,
+        export_options(result, settings, status=status, context=nginx_context),
     )
     if output is None or str(output) == "-":
         if dry_run:
