@@ -41,7 +41,9 @@ RulesDirsOpt = Annotated[
 ]
 PolicyNameOpt = Annotated[
     str | None,
-    typer.Option("--policy", help="A shipped policy name (default: mastodon-social) or a policy file."),
+    typer.Option(
+        "--policy", help="A shipped policy name (default: mastodon-social) or a policy file."
+    ),
 ]
 FormatOpt = Annotated[ListFormat, typer.Option("--format", help="table or json (on stdout).")]
 
@@ -71,7 +73,11 @@ def list_rules(
             "digest": ruleset.digest,
             "policy": pol.name,
             "rules": [
-                {**r.to_dict(), "effective_action": _action(r, pol).split(" ")[0], "file": Path(r.file).name}
+                {
+                    **r.to_dict(),
+                    "effective_action": _action(r, pol).split(" ")[0],
+                    "file": Path(r.file).name,
+                }
                 for r in chosen
             ],
         }
@@ -89,7 +95,14 @@ def list_rules(
         typer.echo(json.dumps(out, indent=2, ensure_ascii=False))
         return
     rows = [
-        (r.id, r.category.value, _action(r, pol), ", ".join(r.tokens) or "-", r.title, Path(r.file).name)
+        (
+            r.id,
+            r.category.value,
+            _action(r, pol),
+            ", ".join(r.tokens) or "-",
+            r.title,
+            Path(r.file).name,
+        )
         for r in chosen
     ]
     console.table(None, ["id", "category", "action", "token", "title", "file"], rows)
@@ -101,7 +114,9 @@ def list_rules(
 def check_rules(
     path: Annotated[
         Path | None,
-        typer.Argument(help="A folder of rule files, or one rule file, checked together with the shipped rules."),
+        typer.Argument(
+            help="A folder of rule files, or one rule file, checked together with the shipped rules."
+        ),
     ] = None,
     rules: RulesDirsOpt = None,
     policy: PolicyNameOpt = None,
@@ -141,7 +156,9 @@ def _load_with_file(dirs: list[Path], file: Path) -> RuleSet:
     try:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
-        raise RuleFileError(f"{file}: not UTF-8 ({err.reason} at byte {err.start}); save it as UTF-8") from None
+        raise RuleFileError(
+            f"{file}: not UTF-8 ({err.reason} at byte {err.start}); save it as UTF-8"
+        ) from None
     except OSError as err:
         raise RuleFileError(f"{file}: cannot be read ({err.strerror})") from None
     return load_rule_texts([*rule_texts(dirs), (str(file), text)])
@@ -149,8 +166,10 @@ def _load_with_file(dirs: list[Path], file: Path) -> RuleSet:
 
 @rules_app.command("test")
 @guarded
-def test_rules(
-    text: Annotated[str, typer.Argument(help="A user agent, or a whole nginx `combined` log line.")],
+def try_rules(
+    text: Annotated[
+        str, typer.Argument(help="A user agent, or a whole nginx `combined` log line.")
+    ],
     rules: RulesDirsOpt = None,
     policy: PolicyNameOpt = None,
     fmt: FormatOpt = ListFormat.TABLE,
@@ -191,7 +210,9 @@ def _condition_text(fieldname: str, expected: str, ok: bool | None) -> str:
 def _json(kind: str, request: dict[str, Any], matches: list[Match], pol: Policy) -> dict[str, Any]:
     return {
         "input": kind,
-        "request": {k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in request.items()},
+        "request": {
+            k: (v.isoformat() if isinstance(v, dt.datetime) else v) for k, v in request.items()
+        },
         "matches": [
             {
                 "rule": m.rule.id,
@@ -201,7 +222,8 @@ def _json(kind: str, request: dict[str, Any], matches: list[Match], pol: Policy)
                 "matched": m.matched,
                 "detail": m.detail,
                 "conditions": [
-                    {"field": c.field, "expected": c.expected, "value": c.value, "ok": c.ok} for c in m.conditions
+                    {"field": c.field, "expected": c.expected, "value": c.value, "ok": c.ok}
+                    for c in m.conditions
                 ],
             }
             for m in matches
@@ -253,4 +275,3 @@ def parse_combined_line(line: str) -> dict[str, Any] | None:
         s.REFERER: _unescape(m["referer"]),
         s.USER_AGENT: _unescape(m["ua"]),
     }
-

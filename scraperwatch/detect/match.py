@@ -62,6 +62,7 @@ CATEGORY_PRECEDENCE: Final[tuple[Category, ...]] = (
 _UA: Final = schema.USER_AGENT
 _IDS: Final = "_rule_ids"
 _RANK: Final = "_rank"
+_HASH: Final = "_ua_hash"
 
 
 def rule_rank(rule: Rule, index: int) -> int:
@@ -87,9 +88,9 @@ def ip_in_networks(column: str, networks: Sequence[str]) -> pl.Expr:
     ipaddress once per distinct value. Null and unparseable addresses give False.
     """
     nets = [ipaddress.ip_network(n, strict=False) for n in networks]
-    if not nets:
-        return pl.lit(False)
     col = pl.col(column)
+    if not nets:
+        return col.is_null() & pl.lit(False)  # all False, one value per row
     v4 = [n for n in nets if n.version == 4]
     parts = col.str.split_exact(".", 3)
     octets = [
@@ -107,7 +108,9 @@ def ip_in_networks(column: str, networks: Sequence[str]) -> pl.Expr:
 
     def _v6(series: pl.Series) -> pl.Series:
         return series.map_elements(
-            lambda value: address_in_networks(value, frozen), return_dtype=pl.Boolean, skip_nulls=True
+            lambda value: address_in_networks(value, frozen),
+            return_dtype=pl.Boolean,
+            skip_nulls=True,
         )
 
     v6_expr = col.map_batches(_v6, return_dtype=pl.Boolean, is_elementwise=True)
@@ -129,10 +132,7 @@ def address_in_networks(value: str, networks: tuple[str, ...]) -> bool:
     except ValueError:
         return False
     mapped = addr.ipv4_mapped if isinstance(addr, ipaddress.IPv6Address) else None
-    for n in _networks(networks):
-        if addr in n or (mapped is not None and mapped in n):
-            return True
-    return False
+    return any(addr in n or (mapped is not None and mapped in n) for n in _networks(networks))
 
 
 @lru_cache(maxsize=256)
@@ -281,14 +281,19 @@ def classify_user_agents(user_agents: pl.LazyFrame, ruleset: RuleSet) -> pl.Lazy
     ua = pl.col(_UA)
     prefilter: pl.Expr = pl.lit(False)
     for chunk in _chunks(regexes):
-        prefilter = prefilter | ua.str.contains("|".join(f"(?:{rx})" for rx in chunk)).fill_null(False)
+        prefilter = prefilter | ua.str.contains("|".join(f"(?:{rx})" for rx in chunk)).fill_null(
+            False
+        )
     if any(r.match.user_agent_empty for r in curated):
         prefilter = prefilter | ua_empty_expr()
     lower = [r for r in (ruleset.catchall, *ruleset.fallback) if r is not None and r.match.ua_regex]
     # One pass over the distinct user agents: the combined curated regex and each lower tier's.
     tagged = user_agents.select(_UA).with_columns(
         prefilter.alias("_pre"),
-        *[ua.str.contains(r.match.ua_regex or "").fill_null(False).alias(f"_t{i}") for i, r in enumerate(lower)],
+        *[
+            ua.str.contains(r.match.ua_regex or "").fill_null(False).alias(f"_t{i}")
+            for i, r in enumerate(lower)
+        ],
     )
     tagged = tagged.filter(pl.any_horizontal("_pre", *[f"_t{i}" for i in range(len(lower))]))
     # Each curated rule runs only on the candidates the combined regex found.
@@ -297,13 +302,20 @@ def classify_user_agents(user_agents: pl.LazyFrame, ruleset: RuleSet) -> pl.Lazy
         flags = [pl.when(rule_expr(r, columns)).then(pl.lit(r.id)) for r in curated]
         ids = pl.concat_list(flags).list.drop_nulls()
     curated_ids = tagged.filter(pl.col("_pre")).select(_UA, ids.alias(_IDS))
-    chosen: pl.Expr = pl.when(pl.col(_IDS).list.len() > 0).then(pl.col(_IDS))
-    for i, rule in enumerate(lower):
-        chosen = chosen.when(pl.col(f"_t{i}")).then(pl.lit([rule.id], dtype=pl.List(pl.String)))
+    empty_ids = pl.lit([], dtype=pl.List(pl.String))
+    # The first tier that matched decides: curated ids, else the catch-all, else a fallback.
+    chosen = pl.coalesce(
+        pl.when(pl.col(_IDS).list.len() > 0).then(pl.col(_IDS)),
+        *[
+            pl.when(pl.col(f"_t{i}")).then(pl.lit([rule.id], dtype=pl.List(pl.String)))
+            for i, rule in enumerate(lower)
+        ],
+        empty_ids,
+    )
     return (
         tagged.join(curated_ids, on=_UA, how="left", nulls_equal=True)
-        .with_columns(pl.col(_IDS).fill_null(pl.lit([], dtype=pl.List(pl.String))))
-        .select(_UA, chosen.otherwise(pl.lit([], dtype=pl.List(pl.String))).alias(RULE_ID))
+        .with_columns(pl.col(_IDS).fill_null(empty_ids))
+        .select(_UA, chosen.alias(RULE_ID))
         .explode(RULE_ID)
         .filter(pl.col(RULE_ID).is_not_null())
         .join(_rules_frame(ruleset), on=RULE_ID, how="left")
@@ -329,18 +341,23 @@ def evaluate(requests: pl.LazyFrame, ruleset: RuleSet) -> pl.LazyFrame:
 
     ua_rules = [r for r in ruleset.rules if _ua_only(r)]
     if ua_rules:
-        ua_map = classify_user_agents(requests.select(_UA).unique(), ruleset)
+        # Join and group on a 64-bit hash of the user agent rather than the string (PERF-NOTES:
+        # 3-5 times cheaper); the hash never leaves this plan, so its instability across Polars
+        # versions does not matter.
+        ua_map = classify_user_agents(requests.select(_UA).unique(), ruleset).with_columns(
+            pl.col(_UA).hash().alias(_HASH)
+        )
         pairs = (
-            requests.select(schema.CLIENT_IP, _UA, schema.TS)
-            .join(ua_map.select(_UA).unique(), on=_UA, how="semi", nulls_equal=True)
-            .group_by(schema.CLIENT_IP, _UA)
+            requests.select(schema.CLIENT_IP, pl.col(_UA).hash().alias(_HASH), schema.TS)
+            .join(ua_map.select(_HASH).unique(), on=_HASH, how="semi")
+            .group_by(schema.CLIENT_IP, _HASH)
             .agg(
                 pl.len().cast(pl.Int64).alias(HITS),
                 pl.col(schema.TS).min().alias(schema.FIRST_SEEN),
                 pl.col(schema.TS).max().alias(schema.LAST_SEEN),
             )
         )
-        parts.append(pairs.join(ua_map, on=_UA, how="inner", nulls_equal=True).select(out_cols))
+        parts.append(pairs.join(ua_map, on=_HASH, how="inner").select(out_cols))
 
     row_rules = [r for r in ruleset.rules if r.match.has_request]
     if row_rules:
@@ -507,7 +524,8 @@ def _lower_tier_match(ua: str, ruleset: RuleSet) -> Match | None:
         regex = rule.match.ua_regex
         if regex and rule.match.user_agent and pl.select(pl.lit(ua).str.contains(regex)).item():
             return Match(
-                rule=rule, conditions=(ConditionResult("user_agent", rule.match.user_agent, ua, True),)
+                rule=rule,
+                conditions=(ConditionResult("user_agent", rule.match.user_agent, ua, True),),
             )
     return None
 

@@ -86,7 +86,9 @@ class Policy:
         expr = ip_in_networks(schema.CLIENT_IP, self.networks)
         if self.allow_user_agents:
             alternation = "|".join(f"(?:{p})" for p in self.allow_user_agents)
-            expr = expr | pl.col(schema.USER_AGENT).str.contains("(?i)" + alternation).fill_null(False)
+            expr = expr | pl.col(schema.USER_AGENT).str.contains("(?i)" + alternation).fill_null(
+                False
+            )
         return expr
 
     def is_allowlisted(self, ip: str, ua: str | None) -> bool:
@@ -111,7 +113,9 @@ def shipped_policies_dir() -> Traversable:
 
 def shipped_policy_names() -> list[str]:
     return sorted(
-        p.name.removesuffix(".toml") for p in shipped_policies_dir().iterdir() if p.name.endswith(".toml")
+        p.name.removesuffix(".toml")
+        for p in shipped_policies_dir().iterdir()
+        if p.name.endswith(".toml")
     )
 
 
@@ -134,7 +138,9 @@ def _read_policy(name_or_path: str | Path, chain: tuple[str, ...]) -> tuple[dict
     """Read a policy file, resolving `extends` (the parent's tables, then this file's on top)."""
     text, file = _policy_text(name_or_path)
     if file in chain:
-        raise RuleFileError(f"{file}: `policy.extends` makes a loop ({' -> '.join((*chain, file))}); remove one")
+        raise RuleFileError(
+            f"{file}: `policy.extends` makes a loop ({' -> '.join((*chain, file))}); remove one"
+        )
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
@@ -151,7 +157,9 @@ def _read_policy(name_or_path: str | Path, chain: tuple[str, ...]) -> tuple[dict
     if parent is None:
         return doc, file
     if not isinstance(parent, str):
-        raise RuleFileError(f'{file}: `policy.extends` must be a policy name or path; write extends = "{DEFAULT_POLICY}"')
+        raise RuleFileError(
+            f'{file}: `policy.extends` must be a policy name or path; write extends = "{DEFAULT_POLICY}"'
+        )
     base, _ = _read_policy(_relative(parent, file), (*chain, file))
     merged: dict[str, Any] = {
         "policy": {**{k: v for k, v in base.get("policy", {}).items() if k != "extends"}, **head},
@@ -193,20 +201,28 @@ def _policy_text(name_or_path: str | Path) -> tuple[str, str]:
     return entry.read_text(encoding="utf-8"), str(entry)
 
 
-def _build(raw: Mapping[str, Any], file: str, *, allow_private: bool | None, extra: Sequence[str]) -> Policy:
+def _build(
+    raw: Mapping[str, Any], file: str, *, allow_private: bool | None, extra: Sequence[str]
+) -> Policy:
     head = raw.get("policy", {})
     for key in head:
         if key not in POLICY_KEYS:
-            raise RuleFileError(f"{file}: `policy.{key}` is not a policy setting; use one of {', '.join(sorted(POLICY_KEYS))}")
+            raise RuleFileError(
+                f"{file}: `policy.{key}` is not a policy setting; use one of {', '.join(sorted(POLICY_KEYS))}"
+            )
     name = head.get("name")
     if not isinstance(name, str) or not name:
-        raise RuleFileError(f'{file}: `policy.name` is missing; write name = "my-instance" under [policy]')
+        raise RuleFileError(
+            f'{file}: `policy.name` is missing; write name = "my-instance" under [policy]'
+        )
     private_setting = head.get("allow_private", True)
     if not isinstance(private_setting, bool):
         raise RuleFileError(f"{file}: `policy.allow_private` must be true or false")
     effective = head.get("effective")
     if effective is not None and not isinstance(effective, dt.date):
-        raise RuleFileError(f"{file}: `policy.effective` must be a date, e.g. effective = 2025-07-01")
+        raise RuleFileError(
+            f"{file}: `policy.effective` must be a date, e.g. effective = 2025-07-01"
+        )
 
     table = raw.get("category", {})
     if not isinstance(table, dict):
@@ -215,12 +231,16 @@ def _build(raw: Mapping[str, Any], file: str, *, allow_private: bool | None, ext
     categories: dict[Category, CategoryPolicy] = {}
     for key, value in table.items():
         if key not in allowed:
-            raise RuleFileError(f"{file}: [category.{key}] is not a category; use one of {', '.join(allowed)}")
+            raise RuleFileError(
+                f"{file}: [category.{key}] is not a category; use one of {', '.join(allowed)}"
+            )
         if not isinstance(value, dict):
             raise RuleFileError(f"{file}: [category.{key}] must be a table with action and clause")
         for sub in value:
             if sub not in CATEGORY_KEYS:
-                raise RuleFileError(f"{file}: `category.{key}.{sub}` is not a setting; use action and clause")
+                raise RuleFileError(
+                    f"{file}: `category.{key}.{sub}` is not a setting; use action and clause"
+                )
         action = value.get("action")
         if action not in [a.value for a in Action]:
             raise RuleFileError(
@@ -244,7 +264,9 @@ def _build(raw: Mapping[str, Any], file: str, *, allow_private: bool | None, ext
         raise RuleFileError(f"{file}: `allowlist` must be a table; write [allowlist]")
     for key in allow:
         if key not in ALLOWLIST_KEYS:
-            raise RuleFileError(f"{file}: `allowlist.{key}` is not a setting; use addresses and user_agents")
+            raise RuleFileError(
+                f"{file}: `allowlist.{key}` is not a setting; use addresses and user_agents"
+            )
     addresses = _str_list(allow.get("addresses", []), file, "allowlist.addresses")
     addresses = (*addresses, *extra)
     for entry in addresses:
@@ -279,5 +301,7 @@ def _build(raw: Mapping[str, Any], file: str, *, allow_private: bool | None, ext
 
 def _str_list(value: Any, file: str, key: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise RuleFileError(f'{file}: `{key}` must be a list of strings; write {key.split(".")[-1]} = ["..."]')
+        raise RuleFileError(
+            f'{file}: `{key}` must be a list of strings; write {key.split(".")[-1]} = ["..."]'
+        )
     return tuple(value)

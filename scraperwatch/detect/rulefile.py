@@ -328,7 +328,9 @@ def rule_texts(extra_dirs: Sequence[Path] = (), *, shipped: bool = True) -> list
             )
         found = _read_dir(path)
         if not found:
-            raise RuleFileError(f"{path}: holds no *.toml rule file; put your [[rule]] tables there")
+            raise RuleFileError(
+                f"{path}: holds no *.toml rule file; put your [[rule]] tables there"
+            )
         sources += found
     return sources
 
@@ -689,7 +691,9 @@ def _enum(ctx: _Ctx, raw: Mapping[str, Any], key: str, enum: type[Category] | ty
     allowed = [m.value for m in enum]
     if value not in allowed:
         hint = _did_you_mean(str(value), allowed)
-        raise ctx.error(key, f"{value!r} is not a valid {key}{hint}", f"use one of {', '.join(allowed)}")
+        raise ctx.error(
+            key, f"{value!r} is not a valid {key}{hint}", f"use one of {', '.join(allowed)}"
+        )
     return enum(value)
 
 

@@ -45,7 +45,9 @@ FEDIVERSE_FILE = "fediverse.toml"
 
 
 def _classify(uas: tuple[str, ...] | list[str], ruleset: RuleSet = RULESET) -> pl.DataFrame:
-    return classify_user_agents(pl.LazyFrame({schema.USER_AGENT: list(uas)}).unique(), ruleset).collect()
+    return classify_user_agents(
+        pl.LazyFrame({schema.USER_AGENT: list(uas)}).unique(), ruleset
+    ).collect()
 
 
 # --- every rule against its own fixture -------------------------------------------------------
@@ -92,7 +94,11 @@ def test_explain_agrees_with_the_batch_engine() -> None:
 
 def test_no_stale_fixtures() -> None:
     ids = {r.id for r in RULESET.rules}
-    stale = [p.name for p in RULE_FIXTURES.glob("*.log") if not p.name.startswith("_") and p.stem not in ids]
+    stale = [
+        p.name
+        for p in RULE_FIXTURES.glob("*.log")
+        if not p.name.startswith("_") and p.stem not in ids
+    ]
     assert not stale, f"fixtures without a rule: {stale}"
 
 
@@ -102,9 +108,11 @@ def test_no_stale_fixtures() -> None:
 def test_no_rule_matches_a_browser() -> None:
     """Every rule, the catch-all and the fallbacks included, against isbot's 555 browsers."""
     found = _classify(browsers())
-    hits = {ua: rid for ua, rid in found.select(schema.USER_AGENT, RULE_ID).iter_rows()}
+    hits = dict(found.select(schema.USER_AGENT, RULE_ID).iter_rows())
     false_positives = {ua: rid for ua, rid in hits.items() if ua not in KNOWN_DISAGREEMENTS}
-    assert not false_positives, f"{len(false_positives)} browser user agents matched: {false_positives}"
+    assert not false_positives, (
+        f"{len(false_positives)} browser user agents matched: {false_positives}"
+    )
     assert set(hits) == set(KNOWN_DISAGREEMENTS)
 
 
@@ -115,7 +123,9 @@ def test_every_single_rule_spares_browsers() -> None:
         regex = rule.match.ua_regex
         if regex is None:
             continue
-        hit = frame.filter(pl.col(schema.USER_AGENT).str.contains(regex))[schema.USER_AGENT].to_list()
+        hit = frame.filter(pl.col(schema.USER_AGENT).str.contains(regex))[
+            schema.USER_AGENT
+        ].to_list()
         hit = [ua for ua in hit if ua not in KNOWN_DISAGREEMENTS]
         assert not hit, f"{rule.id} matches browsers: {hit[:3]}"
 
@@ -128,7 +138,9 @@ def test_only_fediverse_rules_match_fediverse_servers() -> None:
         regex = rule.match.ua_regex
         if regex is None or Path(rule.file).name == FEDIVERSE_FILE:
             continue
-        hit = frame.filter(pl.col(schema.USER_AGENT).str.contains(regex))[schema.USER_AGENT].to_list()
+        hit = frame.filter(pl.col(schema.USER_AGENT).str.contains(regex))[
+            schema.USER_AGENT
+        ].to_list()
         assert not hit, f"{rule.id} ({rule.file}) matches fediverse servers: {hit[:3]}"
 
 
@@ -153,15 +165,20 @@ def test_isbot_crawlers_are_mostly_matched(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_curated_rule_hides_the_catchall() -> None:
-    matches = classify_user_agent("Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", RULESET)
+    matches = classify_user_agent(
+        "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)", RULESET
+    )
     assert [m.rule.id for m in matches] == ["SEO-AHREFSBOT"]
     assert matches[0].primary
 
 
 def test_catchall_names_its_pattern() -> None:
-    matches = classify_user_agent("Mozilla/5.0 (compatible; SEOlizer/1.1; +https://www.seolizer.de/bot.html)", RULESET)
+    matches = classify_user_agent(
+        "Mozilla/5.0 (compatible; SEOlizer/1.1; +https://www.seolizer.de/bot.html)", RULESET
+    )
     assert [m.rule.id for m in matches] == ["CUA-CATCHALL"]
-    assert matches[0].detail is not None and "SEOlizer" in matches[0].detail
+    assert matches[0].detail is not None
+    assert "SEOlizer" in matches[0].detail
 
 
 def test_fallback_only_below_the_catchall() -> None:
@@ -171,13 +188,17 @@ def test_fallback_only_below_the_catchall() -> None:
 
 def test_primary_prefers_the_named_agent() -> None:
     # SemrushBot-OCOB matches the AI rule and the generic Semrush rule's family: AI wins.
-    matches = classify_user_agent("Mozilla/5.0 (compatible; SemrushBot-OCOB/1; +https://www.semrush.com/bot/)", RULESET)
+    matches = classify_user_agent(
+        "Mozilla/5.0 (compatible; SemrushBot-OCOB/1; +https://www.semrush.com/bot/)", RULESET
+    )
     primary = [m.rule.id for m in matches if m.primary]
     assert primary == ["UA-SEMRUSHBOT-OCOB"]
 
 
 def test_partial_match_needs_the_request() -> None:
-    matches = explain({schema.USER_AGENT: "x"}, RULESET, present={schema.USER_AGENT}, include_partial=True)
+    matches = explain(
+        {schema.USER_AGENT: "x"}, RULESET, present={schema.USER_AGENT}, include_partial=True
+    )
     assert matches == []
     ap = explain(
         {schema.USER_AGENT: "http.rb/5.1.1 (Mastodon/4.2.8; +https://mastodon.social/)"},
@@ -311,7 +332,14 @@ def test_request_conditions_combine_with_and() -> None:
     frame = pl.DataFrame(
         {
             schema.TS: [T0] * 6,
-            schema.CLIENT_IP: ["198.51.100.77", "2001:db8:bad::1", "2001:db8:600d::1", "192.0.2.1", "192.0.2.2", "192.0.2.3"],
+            schema.CLIENT_IP: [
+                "198.51.100.77",
+                "2001:db8:bad::1",
+                "2001:db8:600d::1",
+                "192.0.2.1",
+                "192.0.2.2",
+                "192.0.2.3",
+            ],
             schema.USER_AGENT: [FIREFOX] * 6,
             schema.METHOD: ["GET"] * 6,
             schema.PATH: ["/"] * 3 + ["/api/v1/timelines/public"] * 3,
@@ -326,7 +354,11 @@ def test_request_conditions_combine_with_and() -> None:
     )
     got = evaluate(schema.conform(frame.lazy()), ruleset).collect()
     pairs = sorted(got.select(schema.CLIENT_IP, RULE_ID).iter_rows())
-    assert pairs == [("192.0.2.1", "API-HARVEST"), ("198.51.100.77", "NET-BAD-PREFIX"), ("2001:db8:bad::1", "NET-BAD-PREFIX")]
+    assert pairs == [
+        ("192.0.2.1", "API-HARVEST"),
+        ("198.51.100.77", "NET-BAD-PREFIX"),
+        ("2001:db8:bad::1", "NET-BAD-PREFIX"),
+    ]
 
 
 def test_asn_rules_need_the_asn_column() -> None:
@@ -339,9 +371,22 @@ def test_asn_rules_need_the_asn_column() -> None:
 
 def test_ip_in_networks() -> None:
     frame = pl.DataFrame(
-        {schema.CLIENT_IP: ["10.1.2.3", "10.2.0.1", "::ffff:10.1.0.9", "2001:db8::5", "bogus", None, "10.1.2.3.4", "300.1.2.3"]}
+        {
+            schema.CLIENT_IP: [
+                "10.1.2.3",
+                "10.2.0.1",
+                "::ffff:10.1.0.9",
+                "2001:db8::5",
+                "bogus",
+                None,
+                "10.1.2.3.4",
+                "300.1.2.3",
+            ]
+        }
     )
-    got = frame.select(ip_in_networks(schema.CLIENT_IP, ["10.1.0.0/16", "2001:db8::/64"]).alias("in"))["in"].to_list()
+    got = frame.select(
+        ip_in_networks(schema.CLIENT_IP, ["10.1.0.0/16", "2001:db8::/64"]).alias("in")
+    )["in"].to_list()
     assert got == [True, False, True, True, False, False, False, False]
 
 
@@ -350,15 +395,23 @@ def test_evaluate_is_fast_on_many_rows() -> None:
     import time
 
     n = 500_000
-    uas = [f"Mozilla/5.0 (X11; Linux x86_64; rv:{i % 1000}.0) Gecko/20100101 Firefox/{i % 1000}.0" for i in range(1990)]
-    uas += [GPT, MASTO, "python-requests/2.31.0", "curl/8.5.0", "Wget/1.21.4", None] + [f"Foo{i}bot/1.0" for i in range(4)]
+    uas = [
+        f"Mozilla/5.0 (X11; Linux x86_64; rv:{i % 1000}.0) Gecko/20100101 Firefox/{i % 1000}.0"
+        for i in range(1990)
+    ]
+    uas += [GPT, MASTO, "python-requests/2.31.0", "curl/8.5.0", "Wget/1.21.4", None] + [
+        f"Foo{i}bot/1.0" for i in range(4)
+    ]
     frame = pl.DataFrame(
         {
-            schema.TS: pl.datetime_range(T0, T0 + dt.timedelta(seconds=n - 1), "1s", eager=True, time_zone="UTC"),
+            schema.TS: pl.datetime_range(
+                T0, T0 + dt.timedelta(seconds=n - 1), "1s", eager=True, time_zone="UTC"
+            ),
             schema.CLIENT_IP: [f"198.51.{(i // 256) % 80}.{i % 256}" for i in range(n)],
             schema.USER_AGENT: [uas[i % len(uas)] for i in range(n)],
             schema.METHOD: ["GET"] * n,
-            schema.PATH: ["/@alice", "/inbox", "/nodeinfo/2.0", "/api/v1/timelines/public"] * (n // 4),
+            schema.PATH: ["/@alice", "/inbox", "/nodeinfo/2.0", "/api/v1/timelines/public"]
+            * (n // 4),
             schema.STATUS: [200] * n,
             schema.SOURCE_FILE: ["t"] * n,
             schema.SOURCE_FORMAT: ["nginx-combined"] * n,
@@ -369,5 +422,7 @@ def test_evaluate_is_fast_on_many_rows() -> None:
     start = time.perf_counter()
     got = evaluate(lazy, RULESET).collect()
     elapsed = time.perf_counter() - start
-    assert got.filter(pl.col(RULE_ID) == "UA-GPTBOT")[HITS].sum() == n // len(uas) + (1 if n % len(uas) > uas.index(GPT) else 0)
+    assert got.filter(pl.col(RULE_ID) == "UA-GPTBOT")[HITS].sum() == n // len(uas) + (
+        1 if n % len(uas) > uas.index(GPT) else 0
+    )
     assert elapsed < 15, f"evaluate took {elapsed:.1f}s on {n} rows"

@@ -10,7 +10,13 @@ import polars as pl
 
 from scraperwatch import schema
 from scraperwatch.cli.rules import parse_combined_line
-from scraperwatch.detect.match import RULE_ID, Match, classify_user_agent, classify_user_agents, explain
+from scraperwatch.detect.match import (
+    RULE_ID,
+    Match,
+    classify_user_agent,
+    classify_user_agents,
+    explain,
+)
 from scraperwatch.detect.rulefile import RuleSet
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -88,4 +94,3 @@ def fixture_lines(rule_id: str) -> tuple[list[str], list[str]]:
         elif line == "-":
             neg.append("")
     return pos, neg
-
