@@ -109,7 +109,7 @@ def test_test_log_line(runner: CliRunner) -> None:
     result = runner.invoke(app, ["rules", "test", MASTODON_LINE, "--format", "json"])
     assert result.exit_code == ExitCode.OK, result.output
     data = json.loads(result.stdout)
-    assert data["input"] == "nginx combined log line"
+    assert data["input"] == "log line"
     assert data["request"]["path"] == "/users/alice/inbox"
     got = {m["rule"]: m for m in data["matches"]}
     assert set(got) == {"FED-MASTODON", "PATH-FED-INBOX"}

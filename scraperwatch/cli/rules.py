@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import Annotated, Any
 
+import polars as pl
 import typer
 
 from scraperwatch import console
@@ -179,7 +179,7 @@ def try_rules(
     pol = load_policy(policy)
     request = parse_combined_line(text)
     if request is not None:
-        kind = "nginx combined log line"
+        kind = "log line"
         matches = explain(request, ruleset)
     else:
         kind = "user agent"
@@ -231,47 +231,42 @@ def _json(kind: str, request: dict[str, Any], matches: list[Match], pol: Policy)
     }
 
 
-# nginx's `combined` format. A stand-in until the readers expose a one-line parser.
-_COMBINED: Final = re.compile(
-    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
-    r'(?P<status>\d{3}) (?P<bytes>\d+|-) "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)"\s*$'
-)
-_HEX: Final = re.compile(r"\\x([0-9A-Fa-f]{2})")
-
-
-def _unescape(value: str) -> str | None:
-    if value == "-":
-        return None
-    raw = _HEX.sub(lambda m: chr(int(m.group(1), 16)), value)
-    return raw.encode("latin-1", "backslashreplace").decode("utf-8", "replace")
-
-
 def parse_combined_line(line: str) -> dict[str, Any] | None:
-    """The canonical fields of one nginx `combined` line, or None if it is not one."""
-    m = _COMBINED.match(line.strip())
-    if m is None:
-        return None
+    """The canonical fields of one log line in any format the readers know, or None.
+
+    The name is historical: nginx formats (combined, main, vhost ...) and Caddy JSON lines are
+    all recognised, by the same readers and sniffing as `ingest` and `scan`.
+    """
+    from scraperwatch.errors import LogSourceError
+    from scraperwatch.sources import sniff
+    from scraperwatch.sources.fields import LINE, REASON, ROW
+
     try:
-        ts = dt.datetime.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z").astimezone(dt.UTC)
-    except ValueError:
+        found = sniff([line], name="<line>")
+    except LogSourceError:
         return None
-    request_line = _unescape(m["request"]) or ""
-    parts = request_line.split(" ")
-    method = path = query = protocol = None
-    if len(parts) == 3:
-        method, target, protocol = parts
-        path, _, q = target.partition("?")
-        query = q if "?" in target else None
+    frame = pl.LazyFrame({LINE: [line], ROW: [1]})
+    parsed = found.source.parse(frame).collect()
+    if parsed[REASON][0] is not None:
+        return None
+    row = parsed.row(0, named=True)
+    client = row.get("_caddy_client") or row.get(s.PEER_IP)
     return {
-        s.TS: ts,
-        s.CLIENT_IP: m["ip"],
-        s.METHOD: method,
-        s.PATH: path,
-        s.QUERY: query,
-        s.PROTOCOL: protocol,
-        s.REQUEST: request_line,
-        s.STATUS: int(m["status"]),
-        s.BYTES_SENT: None if m["bytes"] == "-" else int(m["bytes"]),
-        s.REFERER: _unescape(m["referer"]),
-        s.USER_AGENT: _unescape(m["ua"]),
+        **{
+            k: row.get(k)
+            for k in (
+                s.TS,
+                s.METHOD,
+                s.PATH,
+                s.QUERY,
+                s.PROTOCOL,
+                s.REQUEST,
+                s.STATUS,
+                s.BYTES_SENT,
+                s.REFERER,
+                s.USER_AGENT,
+                s.HOST,
+            )
+        },
+        s.CLIENT_IP: client,
     }
