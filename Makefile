@@ -11,7 +11,7 @@ $(BIN)/scraperwatch: pyproject.toml
 
 .PHONY: demo test lint
 demo: $(BIN)/scraperwatch  ## scan the shipped sample logs and print the offenders
-	$(BIN)/scraperwatch scan sample_logs/ --robots sample_logs/robots.txt
+	$(BIN)/scraperwatch scan sample_logs/ --robots sample_logs/meta/robots.txt --canary /hidden/6f3a2c
 
 test: $(BIN)/scraperwatch  ## lint, then every test (real nginx, Caddy, HAProxy, Chromium)
 	$(BIN)/ruff check scraperwatch tests corpus benchmarks

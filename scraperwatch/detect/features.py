@@ -33,6 +33,7 @@ F_SEC_FETCH: Final = "sec_fetch_rows"
 F_NO_REFERER: Final = "no_referer"  # requests without a Referer
 F_PEAK_MINUTE: Final = "peak_per_minute"
 F_PEAK_10S: Final = "peak_per_10s"
+F_PEAK_PAGES_MINUTE: Final = "peak_pages_per_minute"
 F_PREFIX: Final = "prefix"
 
 _ASSET_RX: Final = (
@@ -121,8 +122,10 @@ def client_features(requests: pl.LazyFrame, *, canary: tuple[str, ...] = ()) -> 
         pl.col(s.BYTES_SENT).sum().alias(F_BYTES),
         pl.col(s.TS).min().alias(F_FIRST),
         pl.col(s.TS).max().alias(F_LAST),
-        path.n_unique().alias(F_PATHS),
-        url.n_unique().alias(F_URLS),
+        # Breadth counts documents and API calls, not assets: a person scrolling a timeline
+        # loads hundreds of distinct images.
+        path.filter(~is_asset(path)).n_unique().alias(F_PATHS),
+        url.filter(~is_asset(path)).n_unique().alias(F_URLS),
         pl.col(s.USER_AGENT).n_unique().alias(F_UAS),
         is_page(path, pl.col(s.METHOD)).sum().alias(F_PAGES),
         is_asset(path).sum().alias(F_ASSETS),
@@ -145,17 +148,20 @@ def client_features(requests: pl.LazyFrame, *, canary: tuple[str, ...] = ()) -> 
         pl.col(s.ACCEPT).is_not_null().sum().alias(F_HEADERS_LOGGED),
         pl.col(s.SEC_FETCH_MODE).is_not_null().sum().alias(F_SEC_FETCH),
     )
+    # Rates count what a person would not fetch in bulk: assets arrive by the dozen with each
+    # page a browser opens, so they are left out of the peaks.
+    not_asset = ~is_asset(path)
     per_minute = (
         requests.group_by(s.CLIENT_IP, pl.col(s.TS).dt.truncate("1m").alias("_m"))
-        .len()
+        .agg(not_asset.sum().alias("_n"), is_page(path, pl.col(s.METHOD)).sum().alias("_p"))
         .group_by(s.CLIENT_IP)
-        .agg(pl.col("len").max().alias(F_PEAK_MINUTE))
+        .agg(pl.col("_n").max().alias(F_PEAK_MINUTE), pl.col("_p").max().alias(F_PEAK_PAGES_MINUTE))
     )
     per_10s = (
         requests.group_by(s.CLIENT_IP, pl.col(s.TS).dt.truncate("10s").alias("_t"))
-        .len()
+        .agg(not_asset.sum().alias("_n"))
         .group_by(s.CLIENT_IP)
-        .agg(pl.col("len").max().alias(F_PEAK_10S))
+        .agg(pl.col("_n").max().alias(F_PEAK_10S))
     )
     return base.join(per_minute, on=s.CLIENT_IP, how="left").join(
         per_10s, on=s.CLIENT_IP, how="left"

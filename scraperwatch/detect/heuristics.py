@@ -25,8 +25,9 @@ STRONG: Final = "strong_signals"  # how many of them are strong
 class Thresholds:
     """Every number a heuristic judges by; each is a key of `[thresholds]` in the config."""
 
-    peak_per_minute: int = 90  # requests in one minute (a person rarely exceeds 60)
-    peak_per_10s: int = 30
+    peak_per_minute: int = 90  # requests other than assets in one minute
+    peak_per_10s: int = 30  # requests other than assets in ten seconds
+    peak_pages_per_minute: int = 20  # documents opened in one minute: nobody reads that fast
     sustained_per_hour: float = 300.0  # requests per active hour, over >= 3 hours
     no_assets_min_pages: int = 20  # pages before the asset share is judged
     no_assets_max_share: float = 0.05  # assets per page below this: not a browser
@@ -37,14 +38,14 @@ class Thresholds:
     rate_limited: int = 10  # 429 responses (Mastodon's rack-attack)
     error_share: float = 0.5  # ... making up at least this share of its requests
     not_found_burst: int = 20  # 404 responses making up error_share
-    api_only: int = 20  # API requests by a browser UA that loads no page, no asset, no Referer
+    api_only: int = 10  # API requests by a browser UA that loads no page, no asset, no Referer
     ua_rotation_min: int = 8  # distinct user agents from one address ...
     ua_rotation_max_per_ua: float = 4.0  # ... each used for few requests
     robots_disallowed: int = 1  # disallowed requests after reading robots.txt
     robots_disallowed_unread: int = 10  # disallowed requests by a bot that never read it
     tool_min_requests: int = 5  # requests before a tool UA alone (curl, requests) is blocked
     prefix_min_clients: int = 6  # addresses of one /24 or /48 crawling together ...
-    prefix_min_pages: int = 60  # ... fetching this many pages in all ...
+    prefix_min_pages: int = 40  # ... fetching this many pages in all ...
     prefix_max_asset_share: float = 0.05  # ... with hardly any assets
     signals_needed: int = 2
 
@@ -93,7 +94,7 @@ def behaviour_signals(
     """
     c = pl.col
     share_assets = c(f.F_ASSETS) / pl.max_horizontal(c(f.F_PAGES), pl.lit(1))
-    unique_share = c(f.F_URLS) / pl.max_horizontal(c(f.F_REQUESTS), pl.lit(1))
+    unique_share = c(f.F_URLS) / pl.max_horizontal(c(f.F_REQUESTS) - c(f.F_ASSETS), pl.lit(1))
     per_hour = c(f.F_REQUESTS) / pl.max_horizontal(c(f.F_HOURS), pl.lit(1))
     per_ua = c(f.F_REQUESTS) / pl.max_horizontal(c(f.F_UAS), pl.lit(1))
     errors = c(f.F_AUTH_ERRORS) + c(f.F_RATE_LIMITED)
@@ -105,6 +106,15 @@ def behaviour_signals(
                 _fmt("{} requests in one minute", c(f.F_PEAK_MINUTE)),
                 c(f.F_PEAK_MINUTE),
                 t.peak_per_minute,
+            ),
+        ),
+        (
+            c(f.F_PEAK_PAGES_MINUTE) >= t.peak_pages_per_minute,
+            _sig(
+                "RATE-PAGES-MINUTE",
+                _fmt("{} pages opened in one minute", c(f.F_PEAK_PAGES_MINUTE)),
+                c(f.F_PEAK_PAGES_MINUTE),
+                t.peak_pages_per_minute,
             ),
         ),
         (
