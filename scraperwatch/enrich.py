@@ -62,6 +62,14 @@ class Enricher:
             return Place()
         return Place(int(asn) if asn is not None else None, org, country)
 
+    @property
+    def has_asn(self) -> bool:
+        return self._asn is not None
+
+    def asns(self, ips: Iterable[str]) -> dict[str, int | None]:
+        """The ASN of each address (None where the database has none)."""
+        return {ip: self.lookup(ip).asn for ip in ips}
+
     def lookup_many(self, ips: Iterable[str]) -> dict[str, Place]:
         return {ip: self.lookup(ip) for ip in ips}
 

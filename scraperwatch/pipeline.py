@@ -196,8 +196,7 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
             lambda ip: ctx.policy.is_allowlisted(ip, None), return_dtype=pl.Boolean
         )
     )
-    for pre in h.distributed_crawls(f.prefix_features(pool), t).iter_rows(named=True):
-        rows_out.append(_prefix_row(pre, agents, ctx.policy))
+    rows_out.extend(_distributed(pool, agents, ctx, browser_like))
 
     offenders = v.offenders_frame(rows_out)
     offenders = _top_paths(offenders, requests)
@@ -268,6 +267,66 @@ def _verify(agents: pl.DataFrame, ranges: RangeSet) -> pl.DataFrame:
     )
 
 
+def _distributed(
+    pool: pl.DataFrame, agents: pl.DataFrame, ctx: Context, browser_like: pl.Expr
+) -> list[dict[str, Any]]:
+    """Prefix offenders for one behaviour spread over many addresses.
+
+    IPv6 is looked at by /64 first (one host's addresses), then by /48; IPv4 by /24. With an
+    ASN database, addresses of one AS spread over several prefixes are looked at together, but
+    only where they claim to be browsers (a declared bot does not hide): each prefix that
+    holds such addresses becomes an offender, with the AS-wide figures as evidence.
+    """
+    t = ctx.settings.thresholds
+    rows: list[dict[str, Any]] = []
+    covered: set[str] = set()
+    for v6_bits in (64, 48):
+        found = h.distributed_crawls(
+            f.prefix_features(
+                pool.filter(~pl.col(s.CLIENT_IP).is_in(list(covered))), v6_bits=v6_bits
+            ),
+            t,
+        )
+        if v6_bits == 64:  # the /64 pass is for IPv6 only; IPv4 is judged by /24 below
+            found = found.filter(pl.col(f.F_PREFIX).str.contains(":"))
+        for pre in found.iter_rows(named=True):
+            rows.append(_prefix_row(pre, agents, ctx.policy))
+            covered.update(pre["members"])
+    if ctx.enricher.has_asn:
+        rest = pool.filter(~pl.col(s.CLIENT_IP).is_in(list(covered)) & browser_like)
+        asns = ctx.enricher.asns(rest[s.CLIENT_IP].to_list())
+        keyed = rest.with_columns(
+            pl.col(s.CLIENT_IP)
+            .replace_strict(asns, default=None, return_dtype=pl.Int64)
+            .alias("_asn")
+        )
+        by_asn = h.distributed_crawls(
+            f.prefix_features(keyed, key=pl.col("_asn")), t, min_pages_factor=2
+        )
+        for group in by_asn.iter_rows(named=True):
+            members = group["members"]
+            place = ctx.enricher.lookup(members[0])
+            note = h.evidence_struct(
+                "heuristic",
+                "ASN-DISTRIBUTED",
+                f"{group['clients']} addresses of AS{group[f.F_PREFIX]} ({place.as_org or '?'}) "
+                f"with browser user agents fetched {group[f.F_PAGES]} pages and "
+                f"{group[f.F_ASSETS]} assets",
+                float(group["clients"]),
+                float(t.prefix_min_clients),
+            )
+            parts = f.prefix_features(keyed.filter(pl.col(s.CLIENT_IP).is_in(members)))
+            for pre in parts.iter_rows(named=True):
+                row = _prefix_row({**pre, h.SIGNALS: [note]}, agents, ctx.policy)
+                row[s.RULES] = ["ASN-DISTRIBUTED"]
+                row[s.WHY] = (
+                    f"Distributed crawl across AS{group[f.F_PREFIX]}: {pre['clients']} of its "
+                    f"{group['clients']} addresses are in {pre[f.F_PREFIX]}."
+                )
+                rows.append(row)
+    return rows
+
+
 def _prefix_row(pre: dict[str, Any], agents: pl.DataFrame, policy: Policy) -> dict[str, Any]:
     members = pre["members"]
     uas = (
@@ -276,7 +335,15 @@ def _prefix_row(pre: dict[str, Any], agents: pl.DataFrame, policy: Policy) -> di
         .agg(pl.col(f.F_REQUESTS).sum())
         .sort(f.F_REQUESTS, descending=True)
     )
-    evidence = [*list(pre[h.SIGNALS]), h.evidence_struct("heuristic", "PREFIX-MEMBERS", f"addresses: {', '.join(members[:20])}" + (" ..." if len(members) > 20 else ""), float(len(members)))]
+    evidence = [
+        *list(pre[h.SIGNALS]),
+        h.evidence_struct(
+            "heuristic",
+            "PREFIX-MEMBERS",
+            f"addresses: {', '.join(members[:20])}" + (" ..." if len(members) > 20 else ""),
+            float(len(members)),
+        ),
+    ]
     return {
         s.IP: pre[f.F_PREFIX],
         s.SCOPE: "prefix",

@@ -180,10 +180,19 @@ def agent_pairs(requests: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def prefix_features(clients: pl.DataFrame) -> pl.DataFrame:
-    """Per-prefix sums over client features, to find one behaviour spread over many addresses."""
+def prefix_features(
+    clients: pl.DataFrame, *, v4_bits: int = 24, v6_bits: int = 48, key: pl.Expr | None = None
+) -> pl.DataFrame:
+    """Per-group sums over client features, to find one behaviour spread over many addresses.
+
+    Groups are the /24 (IPv4) and /48 or /64 (IPv6) prefixes, or any `key` (an ASN column).
+    """
+    group = (
+        key if key is not None else prefix_of(pl.col(s.CLIENT_IP), v4_bits=v4_bits, v6_bits=v6_bits)
+    )
     return (
-        clients.with_columns(prefix_of(pl.col(s.CLIENT_IP)).alias(F_PREFIX))
+        clients.with_columns(group.alias(F_PREFIX))
+        .filter(pl.col(F_PREFIX).is_not_null())
         .group_by(F_PREFIX)
         .agg(
             pl.len().alias("clients"),
@@ -198,4 +207,5 @@ def prefix_features(clients: pl.DataFrame) -> pl.DataFrame:
             pl.col(F_PEAK_MINUTE).max(),
             pl.col(s.CLIENT_IP).sort().alias("members"),
         )
+        .sort(F_PREFIX)
     )

@@ -319,13 +319,15 @@ def behaviour_signals(
     )
 
 
-def distributed_crawls(prefixes: pl.DataFrame, t: Thresholds) -> pl.DataFrame:
+def distributed_crawls(
+    prefixes: pl.DataFrame, t: Thresholds, *, min_pages_factor: int = 1
+) -> pl.DataFrame:
     """Prefixes where many addresses, each under the radar, crawl pages without assets."""
     c = pl.col
     share = c(f.F_ASSETS) / pl.max_horizontal(c(f.F_PAGES), pl.lit(1))
     hit = (
         (c("clients") >= t.prefix_min_clients)
-        & (c(f.F_PAGES) >= t.prefix_min_pages)
+        & (c(f.F_PAGES) >= t.prefix_min_pages * min_pages_factor)
         & (share <= t.prefix_max_asset_share)
     )
     return prefixes.filter(hit).with_columns(

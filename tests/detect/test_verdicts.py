@@ -182,3 +182,60 @@ def test_a_distributed_crawl_is_one_prefix_offender(t: Traffic) -> None:
     prefix = out["203.0.113.0/24"]
     assert (prefix[s.SCOPE], prefix[s.CATEGORY], prefix[s.ACTION]) == ("prefix", "scraper", "block")
     assert prefix[s.REQUESTS] == 120
+
+
+def test_an_ipv6_crawl_inside_one_64_is_reported_as_that_64(t: Traffic) -> None:
+    for host in range(1, 9):
+        for i in range(8):
+            t.req(f"2a01:4f8:10:20::{host:x}", f"/@u{host}/{i}", ua=CHROME, at=host * 50 + i * 40)
+    out = verdicts(t)
+    assert "2a01:4f8:10:20::/64" in out
+    assert out["2a01:4f8:10:20::/64"][s.SCOPE] == "prefix"
+
+
+def _mmdb(path: Path, records: list[tuple[list[str], dict[str, Any]]], kind: str) -> Path:
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, database_type=kind, ipv4_compatible=True)
+    for nets, data in records:
+        writer.insert_network(IPSet(nets), data)
+    writer.to_db_file(str(path))
+    return path
+
+
+def test_a_crawl_spread_over_one_as_is_caught_prefix_by_prefix(t: Traffic, tmp_path: Path) -> None:
+    asn = _mmdb(
+        tmp_path / "asn.mmdb",
+        [(["45.0.0.0/8"], {"autonomous_system_number": 64500,
+                           "autonomous_system_organization": "Example Cloud"})],
+        "GeoLite2-ASN",
+    )
+    # Eight addresses, each in its own /24 of one AS: no prefix holds enough of them.
+    for n in range(8):
+        for i in range(12):
+            t.req(f"45.{n}.1.7", f"/@u{n}/{i}", ua=CHROME, at=n * 30 + i * 50)
+    assert verdicts(t) == {}
+    out = verdicts(t, asn_db=asn)
+    assert set(out) == {f"45.{n}.1.0/24" for n in range(8)}
+    row = out["45.3.1.0/24"]
+    assert row[s.RULES] == ["ASN-DISTRIBUTED"]
+    assert (row[s.ASN], row[s.AS_ORG]) == (64500, "Example Cloud")
+    assert "AS64500" in row[s.WHY]
+
+
+def test_verdicts_carry_asn_organisation_and_country(t: Traffic, tmp_path: Path) -> None:
+    asn = _mmdb(
+        tmp_path / "asn.mmdb",
+        [(["20.171.0.0/16"], {"autonomous_system_number": 8075,
+                              "autonomous_system_organization": "MICROSOFT-CORP"})],
+        "GeoLite2-ASN",
+    )
+    geo = _mmdb(
+        tmp_path / "geo.mmdb",
+        [(["20.171.0.0/16"], {"country": {"iso_code": "US"}})],
+        "GeoLite2-Country",
+    )
+    t.req("20.171.207.120", "/@alice", ua=GPTBOT)
+    row = verdicts(t, asn_db=asn, geo_db=geo)["20.171.207.120"]
+    assert (row[s.ASN], row[s.AS_ORG], row[s.COUNTRY]) == (8075, "MICROSOFT-CORP", "US")
