@@ -96,7 +96,7 @@ ScanLogsArg = Annotated[
     list[str] | None,
     typer.Argument(
         help="Log files, globs, directories (rotated and .gz/.bz2/.zst/.xz files included), "
-        "or - for standard input; with --config, the [[logs]] of the file when none are given.",
+        "or - for standard input; with --config, the logs tables of the file when none are given.",
         show_default=False,
     ),
 ]
