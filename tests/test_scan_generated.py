@@ -76,7 +76,8 @@ def test_every_forbidden_client_caught_and_no_allowed_one(
             per_class[row["label"]] += 1
     assert false_pos == [], "allowed clients judged offenders"
     assert missed == [], "forbidden clients not caught"
-    assert per_class["distributed-crawl"] > 0 and per_class["api-harvester-timeline"] > 0
+    assert per_class["distributed-crawl"] > 0
+    assert per_class["api-harvester-timeline"] > 0
 
 
 def test_every_verdict_carries_its_evidence(generated: dict[str, tuple[Path, Path, Path]]) -> None:
@@ -102,7 +103,8 @@ def test_fail_on_offenders_exits_1_and_table_goes_to_stdout(
     result = CliRunner().invoke(app, ["scan", str(log), "--fail-on-offenders"], env=ENV)
     assert result.exit_code == ExitCode.OFFENDERS, result.output
     assert "offenders" in result.stdout
-    assert "logs read" in result.stderr and "logs read" not in result.stdout
+    assert "logs read" in result.stderr
+    assert "logs read" not in result.stdout
 
 
 def test_scan_writes_an_nginx_export_that_nginx_accepts(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -63,8 +62,8 @@ def verdicts(traffic: Traffic, tmp_path: Path | None = None, **settings: Any) ->
 
 
 @pytest.fixture
-def t() -> Iterator[Traffic]:
-    yield Traffic()
+def t() -> Traffic:
+    return Traffic()
 
 
 def test_people_browsing_are_no_offenders(t: Traffic) -> None:
