@@ -37,8 +37,24 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path,
     for fmt in ("combined", "custom", "caddy"):
         log, labels, robots = out / f"{fmt}.log", out / f"{fmt}.csv", out / "robots.txt"
         subprocess.run(
-            [sys.executable, str(GENERATOR), "--format", fmt, "--lines", "60000", "--days", "2",
-             "--seed", "11", "-o", str(log), "--labels", str(labels), "--robots-txt", str(robots)],
+            [
+                sys.executable,
+                str(GENERATOR),
+                "--format",
+                fmt,
+                "--lines",
+                "60000",
+                "--days",
+                "2",
+                "--seed",
+                "11",
+                "-o",
+                str(log),
+                "--labels",
+                str(labels),
+                "--robots-txt",
+                str(robots),
+            ],
             check=True,
         )
         logs[fmt] = (log, labels, robots)
@@ -88,8 +104,18 @@ def test_every_verdict_carries_its_evidence(generated: dict[str, tuple[Path, Pat
     offenders = json.loads(result.stdout)["offenders"]
     assert offenders
     for off in offenders:
-        for key in ("ip", "category", "action", "rules", "requests", "first_seen", "last_seen",
-                    "user_agents", "evidence", "why"):
+        for key in (
+            "ip",
+            "category",
+            "action",
+            "rules",
+            "requests",
+            "first_seen",
+            "last_seen",
+            "user_agents",
+            "evidence",
+            "why",
+        ):
             assert key in off, key
         assert off["evidence"], off["ip"]
         assert off["why"].strip()
@@ -113,8 +139,20 @@ def test_scan_writes_an_nginx_export_that_nginx_accepts(
     log, _, _ = generated["combined"]
     target = tmp_path / "scraperwatch.conf"
     result = CliRunner().invoke(
-        app, ["scan", str(log), "-q", "--format", "json", "-o", str(tmp_path / "o.json"),
-              "--export", f"nginx:{target}", "--export", f"plain:{tmp_path / 'list.txt'}"],
+        app,
+        [
+            "scan",
+            str(log),
+            "-q",
+            "--format",
+            "json",
+            "-o",
+            str(tmp_path / "o.json"),
+            "--export",
+            f"nginx:{target}",
+            "--export",
+            f"plain:{tmp_path / 'list.txt'}",
+        ],
         env=ENV,
     )
     assert result.exit_code == 0, result.output
@@ -129,8 +167,11 @@ def test_scan_writes_an_nginx_export_that_nginx_accepts(
 
 def _covered_by_list(ip: str, entries: set[str]) -> bool:
     net = ipaddress.ip_network(ip, strict=False)
-    return any(net.subnet_of(ipaddress.ip_network(e)) for e in entries  # type: ignore[arg-type]
-               if ipaddress.ip_network(e).version == net.version)
+    return any(
+        net.subnet_of(ipaddress.ip_network(e))
+        for e in entries  # type: ignore[arg-type]
+        if ipaddress.ip_network(e).version == net.version
+    )
 
 
 def test_bad_export_spec_is_a_usage_error(generated: dict[str, tuple[Path, Path, Path]]) -> None:

@@ -182,7 +182,8 @@ def judge_client(
             op, when = old[0]
             evidence.append(
                 h.evidence_struct(
-                    "policy", "RANGES-STALE",
+                    "policy",
+                    "RANGES-STALE",
                     f"the published ranges of {op} are old ({when}): the address may be new; "
                     "watched, not blocked, until `scraperwatch ranges update` refreshes them",
                 )

@@ -32,21 +32,50 @@ class Traffic:
         self.rows: list[dict[str, Any]] = []
 
     def req(
-        self, ip: str, path: str, *, ua: str | None = FIREFOX, at: float = 0.0, status: int = 200,
-        method: str = "GET", query: str | None = None, referer: str | None = None,
+        self,
+        ip: str,
+        path: str,
+        *,
+        ua: str | None = FIREFOX,
+        at: float = 0.0,
+        status: int = 200,
+        method: str = "GET",
+        query: str | None = None,
+        referer: str | None = None,
     ) -> None:
-        self.rows.append({
-            s.TS: T0 + timedelta(seconds=at), s.CLIENT_IP: ip, s.PEER_IP: ip, s.METHOD: method,
-            s.PATH: path, s.QUERY: query, s.STATUS: status, s.BYTES_SENT: 1000,
-            s.USER_AGENT: ua, s.REFERER: referer, s.SOURCE_FILE: "t.log",
-            s.SOURCE_FORMAT: "test", s.LINE_NO: len(self.rows) + 1,
-        })
+        self.rows.append(
+            {
+                s.TS: T0 + timedelta(seconds=at),
+                s.CLIENT_IP: ip,
+                s.PEER_IP: ip,
+                s.METHOD: method,
+                s.PATH: path,
+                s.QUERY: query,
+                s.STATUS: status,
+                s.BYTES_SENT: 1000,
+                s.USER_AGENT: ua,
+                s.REFERER: referer,
+                s.SOURCE_FILE: "t.log",
+                s.SOURCE_FORMAT: "test",
+                s.LINE_NO: len(self.rows) + 1,
+            }
+        )
 
-    def browse(self, ip: str, pages: int, *, ua: str = FIREFOX, start: float = 0.0,
-               gap: float = 20.0, assets: bool = True) -> None:
+    def browse(
+        self,
+        ip: str,
+        pages: int,
+        *,
+        ua: str = FIREFOX,
+        start: float = 0.0,
+        gap: float = 20.0,
+        assets: bool = True,
+    ) -> None:
         for i in range(pages):
             t = start + i * gap
-            self.req(ip, f"/@user{i % 7}/{1000 + i}", ua=ua, at=t, referer="https://social.example/")
+            self.req(
+                ip, f"/@user{i % 7}/{1000 + i}", ua=ua, at=t, referer="https://social.example/"
+            )
             if assets:
                 for a in ("/packs/css/app.css", "/packs/js/app.js", f"/system/media/{i}.png"):
                     self.req(ip, a, ua=ua, at=t + 0.2, referer="https://social.example/")
@@ -55,7 +84,9 @@ class Traffic:
         return s.conform(pl.LazyFrame(self.rows))
 
 
-def verdicts(traffic: Traffic, tmp_path: Path | None = None, **settings: Any) -> dict[str, dict[str, Any]]:
+def verdicts(
+    traffic: Traffic, tmp_path: Path | None = None, **settings: Any
+) -> dict[str, dict[str, Any]]:
     ctx = Context.load(ScanSettings(**settings))
     result = judge(traffic.frame(), ctx)
     return {row[s.IP]: row for row in result.offenders.iter_rows(named=True)}
@@ -206,8 +237,15 @@ def _mmdb(path: Path, records: list[tuple[list[str], dict[str, Any]]], kind: str
 def test_a_crawl_spread_over_one_as_is_caught_prefix_by_prefix(t: Traffic, tmp_path: Path) -> None:
     asn = _mmdb(
         tmp_path / "asn.mmdb",
-        [(["45.0.0.0/8"], {"autonomous_system_number": 64500,
-                           "autonomous_system_organization": "Example Cloud"})],
+        [
+            (
+                ["45.0.0.0/8"],
+                {
+                    "autonomous_system_number": 64500,
+                    "autonomous_system_organization": "Example Cloud",
+                },
+            )
+        ],
         "GeoLite2-ASN",
     )
     # Eight addresses, each in its own /24 of one AS: no prefix holds enough of them.
@@ -226,8 +264,15 @@ def test_a_crawl_spread_over_one_as_is_caught_prefix_by_prefix(t: Traffic, tmp_p
 def test_verdicts_carry_asn_organisation_and_country(t: Traffic, tmp_path: Path) -> None:
     asn = _mmdb(
         tmp_path / "asn.mmdb",
-        [(["20.171.0.0/16"], {"autonomous_system_number": 8075,
-                              "autonomous_system_organization": "MICROSOFT-CORP"})],
+        [
+            (
+                ["20.171.0.0/16"],
+                {
+                    "autonomous_system_number": 8075,
+                    "autonomous_system_organization": "MICROSOFT-CORP",
+                },
+            )
+        ],
         "GeoLite2-ASN",
     )
     geo = _mmdb(
