@@ -44,7 +44,11 @@ def info(message: str) -> None:
 
 
 def table(
-    title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, stderr: bool = False
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    stderr: bool = False,
 ) -> None:
     """Print rows as a table. Cell text is escaped: log data never becomes rich markup."""
     t = Table(title=escape(title) if title else None, show_lines=False)

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final
 
 import polars as pl
 
@@ -38,7 +38,6 @@ from scraperwatch.sources.fields import (
 from scraperwatch.sources.files import LogInput, expand_inputs, iter_lines, read_head
 from scraperwatch.sources.nginx import NginxSource
 
-T = TypeVar("T")
 # The careful path marks a line it could not repair with this prefix and the reason.
 MARK: Final = "\x01scraperwatch-reject:"
 _CADDY_CLIENT: Final = CADDY_CLIENT

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
 import uuid
 from datetime import datetime
@@ -32,6 +32,7 @@ class StoreWriter:
         self.store = store
         self.run = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
         self.staging = store / f".staging-{self.run}"
+        self._created = not store.exists()  # a failed first run removes the folder it made
 
     def sink(self, requests: pl.LazyFrame) -> pl.LazyFrame:
         try:
@@ -57,13 +58,17 @@ class StoreWriter:
         for f in sorted(self.staging.rglob("*.parquet")):
             target = self.store / f.relative_to(self.staging)
             target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(f, target)
+            f.replace(target)
             moved += 1
         shutil.rmtree(self.staging, ignore_errors=True)
         return moved
 
     def abort(self) -> None:
+        """Drop what this run staged (nothing, after a commit)."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        if self._created:
+            with contextlib.suppress(OSError):
+                self.store.rmdir()  # only when empty: nothing was committed
 
 
 def scan_store(store: Path) -> pl.LazyFrame:

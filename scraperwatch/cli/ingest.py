@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +26,17 @@ from scraperwatch.reader import ReadOptions, open_logs
 from scraperwatch.store import StoreWriter
 
 
+def _check_writable(path: Path) -> None:
+    """Fail before reading the logs when an output file cannot be written where asked."""
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputError(
+            f"{path}: cannot write it: {parent} is not a directory; create it or choose another path"
+        )
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{path}: cannot write it: no permission to write in {parent}")
+
+
 @app.command()
 @guarded
 def ingest(
@@ -38,7 +50,9 @@ def ingest(
     ] = None,
     rejects: Annotated[
         Path | None,
-        typer.Option("--rejects", help="Write the rejected lines (file, line, reason, excerpt) as CSV."),
+        typer.Option(
+            "--rejects", help="Write the rejected lines (file, line, reason, excerpt) as CSV."
+        ),
     ] = None,
     log_format: LogFormatOpt = None,
     trusted_proxy: TrustedProxyOpt = None,
@@ -48,6 +62,9 @@ def ingest(
     """Read access logs into the canonical Arrow schema (docs/schema.md), as Parquet."""
     if store is None and output is None:
         raise typer.BadParameter("give --store DIR or --output FILE.parquet (or both)")
+    for path in (output, rejects):
+        if path is not None:
+            _check_writable(path)
     reporter = console.RichReporter(quiet=quiet)
     options = ReadOptions(log_format, tuple(trusted_proxy or ()), strict)
     read = open_logs(logs, options, reporter=reporter)
@@ -72,14 +89,18 @@ def ingest(
         if writer:
             writer.commit()
         if output and tmp_out:
-            os.replace(tmp_out, output)
+            tmp_out.replace(output)
         if rejects:
-            rejected.write_csv(rejects)
+            try:
+                rejected.write_csv(rejects)
+            except OSError as err:
+                raise OutputError(f"{rejects}: cannot write the rejected lines ({err})") from err
     finally:
         if writer:
             writer.abort()
         if tmp_out:
-            tmp_out.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                tmp_out.unlink(missing_ok=True)
         read.cleanup()
     if not quiet:
         print_read_summary(read.reports)

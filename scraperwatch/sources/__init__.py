@@ -44,6 +44,8 @@ assert set(CANDIDATES) - {"caddy"} == set(NAMED_FORMATS)
 
 # A file is taken in a format when at least this share of its sampled lines parse.
 MIN_SHARE: Final = 0.5
+# What LogSource.share_parsed gives when it parses none but recognises skipped lines as its own.
+WEAK_CLAIM: Final = 0.5
 
 
 def source_for(spec: str) -> LogSource:
@@ -68,6 +70,16 @@ def sniff(head_lines: list[str], *, name: str) -> Sniffed:
         scores.append((src.share_parsed(head_lines), -rank, src))
     scores.sort(key=lambda t: (t[0], t[1]), reverse=True)
     best_share, _, best = scores[0]
+    if best_share == WEAK_CLAIM:
+        # Only skipped lines (an nginx error log): the plainest format, not the richest.
+        best = next(
+            (
+                src
+                for share, _, src in scores
+                if share == WEAK_CLAIM and src.label == "nginx-combined"
+            ),
+            best,
+        )
     if best_share < MIN_SHARE:
         sample = next((h for h in head_lines if h.strip()), "")[:160]
         raise LogSourceError(
@@ -81,4 +93,4 @@ def sniff(head_lines: list[str], *, name: str) -> Sniffed:
     return Sniffed(best, best_share, runner)
 
 
-__all__ = ["CANDIDATES", "LogSource", "SourceName", "Sniffed", "sniff", "source_for"]
+__all__ = ["CANDIDATES", "LogSource", "Sniffed", "SourceName", "sniff", "source_for"]

@@ -10,8 +10,12 @@ import polars as pl
 from scraperwatch.sources.fields import LINE, REASON, ROW
 
 # Reasons that start with this prefix mark lines that are not access-log lines at all (another
-# logger's lines in a Caddy log, `docker compose logs` banners): counted as skipped, not errors.
+# logger's lines in a Caddy log, nginx error-log lines, `docker compose logs` banners): counted as
+# skipped, not errors. SKIP_FOREIGN marks lines that do not even look like this source's output
+# (they do not count for it when sniffing a file's format).
 SKIP: Final = "skip: "
+SKIP_FOREIGN: Final = SKIP + "not this format: "
+_EMPTY: Final = SKIP + "empty line"
 
 
 class LogSource(ABC):
@@ -36,23 +40,44 @@ class LogSource(ABC):
         lines = [h for h in head if h.strip()]
         if not lines:
             return 0.0
-        frame = pl.LazyFrame({LINE: lines, ROW: range(1, len(lines) + 1)})
-        try:
-            out = self.parse(frame).select(pl.col(REASON)).collect()
-        except pl.exceptions.PolarsError:
-            return 0.0
-        reasons = out[REASON]
-        considered = reasons.filter(~reasons.str.starts_with(SKIP).fill_null(False))
+        reasons = self._reasons(lines)
+        skipped = reasons.str.starts_with(SKIP).fill_null(False)
+        considered = reasons.filter(~skipped)
         if considered.len() == 0:
-            return 0.0
+            # Only skipped lines (a Caddy log that starts with other loggers' lines): a weak
+            # claim, when they are this source's own kind of line.
+            own = reasons.filter(
+                skipped & ~reasons.str.starts_with(SKIP_FOREIGN) & (reasons != _EMPTY)
+            )
+            return 0.5 if own.len() else 0.0
         return float(considered.is_null().sum()) / considered.len()
+
+    def _reasons(self, lines: list[str]) -> pl.Series:
+        """REASON of each line. A line that fails the whole batch (a broken JSON object makes
+        json_decode fail) is judged alone and counts as rejected."""
+        try:
+            return self._reasons_of(lines)
+        except pl.exceptions.PolarsError:
+            pass
+        out: list[str | None] = []
+        for line in lines:
+            try:
+                out.extend(self._reasons_of([line]).to_list())
+            except pl.exceptions.PolarsError:
+                out.append("cannot be parsed")
+        return pl.Series(REASON, out, dtype=pl.String)
+
+    def _reasons_of(self, lines: list[str]) -> pl.Series:
+        frame = pl.LazyFrame({LINE: lines, ROW: range(1, len(lines) + 1)})
+        return self.parse(frame).select(pl.col(REASON)).collect().to_series()
 
 
 def basic_reasons(line: pl.Expr) -> pl.Expr:
-    """Reasons that hold for any format: empty lines and NUL bytes (a crash leaves NUL runs)."""
+    """Reasons that hold for any format: empty lines (skipped) and NUL bytes (a crash leaves
+    NUL runs; rejected)."""
     return (
         pl.when(line.str.strip_chars() == "")
-        .then(pl.lit("empty line"))
+        .then(pl.lit(_EMPTY))
         .when(line.str.contains("\x00", literal=True))
         .then(pl.lit("NUL bytes in the line (the file was damaged, e.g. by a crash)"))
     )

@@ -7,8 +7,8 @@ from typing import ClassVar, Final
 import polars as pl
 
 from scraperwatch import schema as s
-from scraperwatch.sources.base import SKIP, LogSource, basic_reasons
-from scraperwatch.sources.fields import LINE, REASON, normalize_ip, split_target
+from scraperwatch.sources.base import SKIP, SKIP_FOREIGN, LogSource, basic_reasons
+from scraperwatch.sources.fields import LINE, REASON, python_fixups, split_target
 
 _HEADERS: Final = {
     "User-Agent": s.USER_AGENT,
@@ -49,8 +49,10 @@ _DTYPE: Final = pl.Struct(
     }
 )
 
-# `docker compose logs` writes "service  | " before each line.
-_DOCKER_PREFIX: Final = r"^[A-Za-z0-9_.-]+(?:-\d+)?\s+\|\s"
+# `docker compose logs` writes "service  | " before each line (and a time with --timestamps).
+DOCKER_PREFIX: Final = r"^[A-Za-z0-9_.-]+\s+\|\s(?:\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)\s)?"
+# The client after Caddy's trusted_proxies (Caddy >= 2.7); the reader makes it client_ip.
+CADDY_CLIENT: Final = "_caddy_client"
 
 
 class CaddySource(LogSource):
@@ -59,37 +61,45 @@ class CaddySource(LogSource):
     name: ClassVar[str] = "caddy"
 
     def parse(self, lines: pl.LazyFrame) -> pl.LazyFrame:
-        raw = pl.col(LINE).str.replace(_DOCKER_PREFIX, "").str.strip_chars()
+        raw = pl.col(LINE).str.replace(DOCKER_PREFIX, "").str.strip_chars()
+        frame = lines.with_columns(raw.alias("_raw"))
+        raw = pl.col("_raw")
         is_object = raw.str.starts_with("{") & raw.str.ends_with("}")
         # Caddy's access loggers are named http.log.access[.NAME]; everything else is skipped.
         is_access = raw.str.contains(r'"logger"\s*:\s*"http\.log\.access', literal=False)
-        doc = pl.when(is_object & is_access).then(raw).otherwise(pl.lit("{}")).str.json_decode(_DTYPE)
+        # The JSON is decoded once into a struct column (fields taken from an expression
+        # would make Polars decode it once per field).
+        frame = frame.with_columns(
+            pl.when(is_object & is_access)
+            .then(raw)
+            .otherwise(pl.lit("{}"))
+            .str.json_decode(_DTYPE)
+            .alias("_doc"),
+            is_object.alias("_object"),
+            is_access.alias("_access"),
+        )
+        doc = pl.col("_doc")
         req = doc.struct.field("request")
         hdr = req.struct.field("headers")
-        ts_text = doc.struct.field("ts")
-        ts_num = ts_text.cast(pl.Float64, strict=False)
-        ts = pl.coalesce(
-            (ts_num * 1_000_000).round().cast(pl.Int64).cast(pl.Datetime("us", "UTC")),
-            ts_text.str.to_datetime(strict=False, time_unit="us", time_zone="UTC"),
-        )
         duration_text = doc.struct.field("duration")
         duration = pl.coalesce(
             duration_text.cast(pl.Float64, strict=False),
             # duration_format string: "1.5ms", "2s" ... Go's time.Duration text
             _go_duration(duration_text),
         )
-        remote = pl.coalesce(req.struct.field("remote_ip"), req.struct.field("remote_addr"))
-        peer = normalize_ip(remote)
-        client = normalize_ip(pl.when(req.struct.field("client_ip") != "").then(req.struct.field("client_ip")))
+        client = req.struct.field("client_ip")
         path, query = split_target(req.struct.field("uri"))
         headers = {
-            col: hdr.struct.field(name).list.join(", ").replace("", None) for name, col in _HEADERS.items()
+            col: _empty_is_null(hdr.struct.field(name).list.join(", "))
+            for name, col in _HEADERS.items()
         }
-        return lines.with_columns(
+        frame = frame.with_columns(
             **{
-                s.TS: ts,
-                s.PEER_IP: peer,
-                "_caddy_client": client,
+                s.TS: _caddy_time(doc.struct.field("ts")),
+                s.PEER_IP: pl.coalesce(
+                    req.struct.field("remote_ip"), req.struct.field("remote_addr")
+                ),
+                CADDY_CLIENT: pl.when(client != "").then(client),
                 s.METHOD: req.struct.field("method"),
                 s.HOST: req.struct.field("host").str.replace(r":\d+$", ""),
                 s.PATH: path,
@@ -98,21 +108,71 @@ class CaddySource(LogSource):
                 s.STATUS: doc.struct.field("status").cast(pl.Int16, strict=False),
                 s.BYTES_SENT: doc.struct.field("size"),
                 s.REQUEST_TIME: duration,
-                s.REMOTE_USER: doc.struct.field("user_id").replace("", None),
+                s.REMOTE_USER: _empty_is_null(doc.struct.field("user_id")),
                 **headers,
             }
-        ).with_columns(
+        )
+        frame = python_fixups(frame, text=(), addresses=(s.PEER_IP, CADDY_CLIENT), escaped=None)
+        return frame.with_columns(
             pl.coalesce(
                 basic_reasons(pl.col(LINE)),
-                pl.when(~is_object).then(pl.lit(SKIP + "not a JSON object")),
-                pl.when(~is_access).then(pl.lit(SKIP + "not an access-log entry")),
-                pl.when(pl.col(s.TS).is_null()).then(pl.lit("no usable `ts` time")),
+                pl.when(~pl.col("_object") & pl.col("_access")).then(
+                    pl.lit("an access-log entry that is not a whole JSON object (cut short?)")
+                ),
+                pl.when(~pl.col("_object")).then(pl.lit(SKIP_FOREIGN + "not a JSON object")),
+                pl.when(~pl.col("_access")).then(pl.lit(SKIP + "not an access-log entry")),
+                pl.when(pl.col(s.TS).is_null()).then(
+                    pl.lit(
+                        "no usable `ts` time (Caddy's time_format must be a number or "
+                        "RFC 3339 with a zone)"
+                    )
+                ),
                 pl.when(pl.col(s.PEER_IP).is_null()).then(
                     pl.lit("no usable remote_ip/remote_addr client address")
                 ),
                 pl.when(pl.col(s.STATUS).is_null()).then(pl.lit("no usable `status`")),
             ).alias(REASON)
-        )
+        ).drop("_raw", "_doc", "_object", "_access")
+
+
+def _empty_is_null(expr: pl.Expr) -> pl.Expr:
+    # (Not `.replace("", None)`: that makes Polars' streaming engine hold every row in memory.)
+    return pl.when(expr != "").then(expr)
+
+
+def _caddy_time(ts_text: pl.Expr) -> pl.Expr:
+    """Caddy's `ts`: float seconds by default; other `time_format` settings give milli-, micro-
+    or nanoseconds as numbers, or text (RFC 3339, ISO 8601)."""
+    # Seconds as decimal text are read digit by digit (no float rounding): "1716723772.6014807".
+    parts = ts_text.str.splitn(".", 2)
+    whole = parts.struct.field("field_0").cast(pl.Int64, strict=False)
+    tenths_of_us = (
+        (parts.struct.field("field_1").fill_null("") + "0000000")
+        .str.slice(0, 7)
+        .cast(pl.Int64, strict=False)
+    )
+    exact = pl.when(ts_text.str.contains(r"^\d{1,10}(?:\.\d+)?$")).then(
+        whole * 1_000_000 + (tenths_of_us + 5) // 10
+    )
+    num = ts_text.cast(pl.Float64, strict=False)
+    # Seconds since 1970 stay below 1e11 until the year 5138: larger numbers are finer units.
+    scaled = (
+        pl.when(num < 1e11)
+        .then(num * 1_000_000)
+        .when(num < 1e14)
+        .then(num * 1_000)
+        .when(num < 1e17)
+        .then(num)
+        .otherwise(num / 1_000)
+    )
+    micros = pl.coalesce(exact, scaled.round().cast(pl.Int64, strict=False))
+    # Text times only for the rows that are no number: Polars infers a text format per batch,
+    # which is slow on numbers, and both sides of a coalesce are computed for every row.
+    text = pl.when(num.is_null()).then(ts_text)
+    return pl.coalesce(
+        micros.cast(pl.Datetime("us", "UTC")),
+        text.str.to_datetime(strict=False, time_unit="us", time_zone="UTC"),
+    )
 
 
 def _go_duration(text: pl.Expr) -> pl.Expr:
@@ -121,11 +181,17 @@ def _go_duration(text: pl.Expr) -> pl.Expr:
     value = m.struct.field("1").cast(pl.Float64, strict=False)
     unit = m.struct.field("2")
     scale = (
-        pl.when(unit == "ns").then(1e-9)
-        .when(unit.is_in(["µs", "us"])).then(1e-6)
-        .when(unit == "ms").then(1e-3)
-        .when(unit == "s").then(1.0)
-        .when(unit == "m").then(60.0)
-        .when(unit == "h").then(3600.0)
+        pl.when(unit == "ns")
+        .then(1e-9)
+        .when(unit.is_in(["µs", "us"]))
+        .then(1e-6)
+        .when(unit == "ms")
+        .then(1e-3)
+        .when(unit == "s")
+        .then(1.0)
+        .when(unit == "m")
+        .then(60.0)
+        .when(unit == "h")
+        .then(3600.0)
     )
     return value * scale

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
+import functools
 import ipaddress
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Collection, Sequence
 from typing import Final
 
 import polars as pl
@@ -41,7 +44,11 @@ VARIABLE_COLUMNS: Final[dict[str, str]] = {
 # Several variables can fill the host; the first present wins.
 HOST_VARIABLES: Final = ("host", "http_host", "server_name")
 TIME_VARIABLES: Final = ("time_local", "time_iso8601", "msec")
-# Variables decoded of nginx's \xHH escapes (they may carry any byte a client sent).
+# `$proxy_add_x_forwarded_for` is X-Forwarded-For with $remote_addr appended ("a, b, peer").
+PROXY_ADD_XFF: Final = "proxy_add_x_forwarded_for"
+# Variables that give no column of their own (they fill path/query, or are binary).
+_NO_COLUMN: Final = frozenset({"request_uri", "binary_remote_addr", PROXY_ADD_XFF})
+# Canonical columns decoded of nginx's \xHH escapes (they may carry any byte a client sent).
 _TEXT_COLUMNS: Final = (
     s.REQUEST,
     s.PATH,
@@ -53,12 +60,28 @@ _TEXT_COLUMNS: Final = (
     s.X_FORWARDED_FOR,
     s.ACCEPT,
     s.ACCEPT_LANGUAGE,
+    s.SEC_FETCH_SITE,
+    s.SEC_FETCH_MODE,
+    s.SEC_FETCH_DEST,
     s.SEC_CH_UA,
 )
 
+# The request line: METHOD TARGET [PROTOCOL]. Anything else (binary probes, TLS handshakes sent
+# to a plain-HTTP port) keeps only the raw `request` column.
 _REQUEST_RX: Final = (
     r"^(?P<method>[A-Za-z][A-Za-z0-9_-]*) (?P<target>[^ ]+)(?: (?P<protocol>HTTP/[0-9.]+))?$"
 )
+_ESCAPE: Final = re.compile(r"\\x([0-9A-Fa-f]{2})")
+
+
+def _nginx_replace(err: UnicodeError) -> tuple[str, int]:
+    # Bytes that are not UTF-8 stay written as nginx wrote them (`\xE9`), so nothing is lost.
+    assert isinstance(err, UnicodeDecodeError)
+    bad = err.object[err.start : err.end]
+    return "".join(f"\\x{b:02X}" for b in bad), err.end
+
+
+codecs.register_error("scraperwatch-nginx", _nginx_replace)
 
 
 def nullify_dash(expr: pl.Expr) -> pl.Expr:
@@ -66,43 +89,31 @@ def nullify_dash(expr: pl.Expr) -> pl.Expr:
     return pl.when(expr == "-").then(None).otherwise(expr)
 
 
-def _unescape_nginx(value: str) -> str:
+def decode_nginx(value: str) -> str:
+    """Decode nginx's `\\xHH` escapes (`\\x22` is `"`).
+
+    The bytes are decoded as UTF-8; a byte that is not part of valid UTF-8 stays written as
+    `\\xHH` (upper-case hex, as nginx writes it) instead of becoming U+FFFD, so that binary
+    probes stay distinct and nothing a client sent is lost.
+    """
     if "\\x" not in value:
         return value
+    pieces = _ESCAPE.split(value)  # text, hex, text, hex, ..., text
+    if len(pieces) == 1:
+        return value
     out = bytearray()
-    i, n = 0, len(value)
-    while i < n:
-        ch = value[i]
-        if ch == "\\" and i + 3 < n + 0 and value[i + 1] == "x":
-            h = value[i + 2 : i + 4]
-            try:
-                out.append(int(h, 16))
-                i += 4
-                continue
-            except ValueError:
-                pass
-        out += ch.encode("utf-8", "surrogateescape")
-        i += 1
-    return out.decode("utf-8", "replace")
-
-
-def _unescape_batch(series: pl.Series) -> pl.Series:
-    mask = series.str.contains("\\x", literal=True).fill_null(False)
-    if not mask.any():
-        return series
-    values = series.to_list()
-    for idx in mask.arg_true().to_list():
-        values[idx] = _unescape_nginx(values[idx])
-    return pl.Series(series.name, values, dtype=pl.String)
-
-
-def unescape_nginx(expr: pl.Expr) -> pl.Expr:
-    """Decode nginx's `\\xHH` escapes (`\\x22` is `"`); invalid UTF-8 becomes U+FFFD."""
-    return expr.map_batches(_unescape_batch, return_dtype=pl.String, is_elementwise=True)
+    for i, piece in enumerate(pieces):
+        if i % 2:
+            out.append(int(piece, 16))
+        else:
+            out += piece.encode("utf-8", "surrogateescape")
+    return out.decode("utf-8", "scraperwatch-nginx")
 
 
 def _normalize_one(value: str) -> str | None:
     v = value.strip()
+    if v == "unix:":  # nginx's $remote_addr for a connection on a unix socket
+        return v
     if v.startswith("["):  # [2001:db8::1]:443
         v = v[1:].split("]", 1)[0]
     elif v.count(":") == 1:  # 192.0.2.1:443
@@ -116,35 +127,121 @@ def _normalize_one(value: str) -> str | None:
     return str(addr)
 
 
-_V4 = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
+def normalize_address(value: str | None) -> str | None:
+    """One address in the canonical form (ports and brackets stripped, IPv6 compressed)."""
+    return None if value is None else _normalize_one(value)
 
 
-def _normalize_batch(series: pl.Series) -> pl.Series:
-    # Plain dotted-quad IPv4 needs no work; everything else goes through ipaddress once per value.
-    valid_v4 = series.str.contains(_V4).fill_null(False)
-    if valid_v4.all():
-        return series
-    other = series.filter(~valid_v4 & series.is_not_null()).unique()
-    mapping = {v: _normalize_one(v) for v in other.to_list()}
-    return _apply(series, valid_v4, mapping)
+# A dotted-quad IPv4 address in canonical form needs no work (the common case: no Python).
+_V4: Final = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$"
 
 
-def _apply(series: pl.Series, keep: pl.Series, mapping: dict[str, str | None]) -> pl.Series:
-    frame = pl.DataFrame({"v": series, "k": keep})
-    out = frame.select(
-        pl.when(pl.col("k"))
-        .then(pl.col("v"))
-        .otherwise(pl.col("v").replace_strict(mapping, default=None, return_dtype=pl.String))
-    ).to_series()
-    return out.alias(series.name)
+_V4_RX: Final = re.compile(_V4)
+# IPv6 that is surely in the canonical (compressed, lower-case) form: hex groups without
+# leading zeros and no zero group written out, with one `::` standing for at least two zero
+# groups (at most 6 colons), or eight groups. Go and nginx write addresses so; anything else
+# (upper case, leading zeros, `::ffff:` mapped IPv4, zones, ports) goes to Python.
+_V6_GROUPS: Final = r"^(?:[1-9a-f][0-9a-f]{0,3})?(?::(?:[1-9a-f][0-9a-f]{0,3})?)+$"
+
+
+def canonical_address(expr: pl.Expr) -> pl.Expr:
+    """True where an address is surely canonical already (false may still be canonical)."""
+    colons = expr.str.count_matches(":", literal=True)
+    v6 = (
+        expr.str.contains(_V6_GROUPS)
+        & ~expr.str.starts_with("::ffff:")
+        & (
+            ((expr.str.count_matches("::", literal=True) == 1) & (colons <= 6))
+            | (~expr.str.contains("::", literal=True) & (colons == 7))
+        )
+    )
+    return (expr.str.contains(_V4) | (expr.str.contains(":", literal=True) & v6)).fill_null(False)
+
+
+_WORK_TEXT: Final = "_work_text"  # null unless the line holds an nginx escape
+_WORK_ADDR: Final = "_work_addr"  # null unless an address is not a canonical IPv4
+
+
+def _rows(batch: pl.Series, field: str) -> list[int] | None:
+    """The rows of a batch whose `field` is set, or None when there is none (a metadata
+    check: no Polars operation runs, which would hold up the streaming engine's threads)."""
+    if field not in batch.struct.fields:
+        return None
+    work = batch.struct.field(field)
+    if work.null_count() == len(work):
+        return None
+    return work.is_not_null().arg_true().to_list()
+
+
+def _fix_batch(batch: pl.Series, text: Collection[str], addresses: Collection[str]) -> pl.Series:
+    """Decode escapes and normalise addresses in the rows of a batch that need it.
+
+    Polars marked those rows (in parallel); a batch without any goes back untouched.
+    """
+    todo: dict[str, tuple[list[int] | None, Callable[[str], str | None]]] = {
+        **dict.fromkeys(text, (_rows(batch, _WORK_TEXT), decode_nginx)),
+        **dict.fromkeys(addresses, (_rows(batch, _WORK_ADDR), _normalize_cached)),
+    }
+    if all(rows is None for rows, _ in todo.values()):
+        return batch
+    fields: list[pl.Series] = []
+    for col in batch.struct.fields:
+        series = batch.struct.field(col)
+        rows, fix = todo.get(col, (None, decode_nginx))
+        if rows is not None:
+            values = series.to_list()
+            for i in rows:
+                if values[i] is not None:
+                    values[i] = fix(values[i])
+            series = pl.Series(col, values, dtype=pl.String)
+        fields.append(series)
+    return pl.struct(fields, eager=True).alias(batch.name)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalize_cached(value: str) -> str | None:
+    return value if _V4_RX.match(value) else _normalize_one(value)
+
+
+def python_fixups(
+    frame: pl.LazyFrame, *, text: Sequence[str], addresses: Sequence[str], escaped: pl.Expr | None
+) -> pl.LazyFrame:
+    """Decode nginx escapes in `text` columns and normalise `addresses` columns.
+
+    Both need Python, so they run in one batch function over the rows that need it: Polars
+    marks them (the line holds `\\x`; an address is not a canonical IPv4), and a batch
+    without such rows passes through at no cost. One function for all columns, not one per
+    column, keeps the streaming engine fast (../shared/PERF-NOTES.md).
+    """
+    text = list(text) if escaped is not None else []
+    addresses = list(addresses)
+    if not text and not addresses:
+        return frame
+    cols = [*text, *addresses]
+    marks: dict[str, pl.Expr] = {}
+    if addresses:
+        odd = pl.any_horizontal(
+            [~canonical_address(pl.col(a)) & pl.col(a).is_not_null() for a in addresses]
+        )
+        marks[_WORK_ADDR] = pl.when(odd).then(pl.lit(True))
+    if escaped is not None and text:
+        marks[_WORK_TEXT] = pl.when(escaped.fill_null(False)).then(pl.lit(True))
+    dtype = pl.Struct({**{c: pl.String() for c in cols}, **dict.fromkeys(marks, pl.Boolean())})
+    fixed = pl.struct([*[pl.col(c) for c in cols], *[e.alias(k) for k, e in marks.items()]])
+    fixed = fixed.map_batches(
+        functools.partial(_fix_batch, text=frozenset(text), addresses=frozenset(addresses)),
+        return_dtype=dtype,
+        is_elementwise=True,
+    )
+    return frame.with_columns(fixed.alias("_fixed")).drop(cols).unnest("_fixed").drop(*marks)
 
 
 def normalize_ip(expr: pl.Expr) -> pl.Expr:
     """Addresses in one form: ports and brackets stripped, IPv6 compressed, v4-mapped as v4.
 
-    A value that is no address becomes null (the row is then rejected).
+    A value that is no address becomes null (the row is then rejected); `unix:` stays.
     """
-    return expr.map_batches(_normalize_batch, return_dtype=pl.String, is_elementwise=True)
+    return expr.map_elements(_normalize_cached, return_dtype=pl.String, skip_nulls=True)
 
 
 def parse_time(expr: pl.Expr, variable: str) -> pl.Expr:
@@ -157,7 +254,7 @@ def parse_time(expr: pl.Expr, variable: str) -> pl.Expr:
         parsed = (
             (expr.cast(pl.Float64, strict=False) * 1_000_000)
             .round()
-            .cast(pl.Int64)
+            .cast(pl.Int64, strict=False)
             .cast(pl.Datetime("us", "UTC"))
         )
     return parsed.dt.convert_time_zone("UTC")
@@ -167,6 +264,11 @@ def split_target(target: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     """A request target into path and query (null when there is no `?`)."""
     parts = target.str.splitn("?", 2)
     return parts.struct.field("field_0"), parts.struct.field("field_1")
+
+
+def last_hop(chain: pl.Expr) -> pl.Expr:
+    """The rightmost address of an X-Forwarded-For list."""
+    return chain.str.split(",").list.last().str.strip_chars()
 
 
 def variables_to_columns(
@@ -185,56 +287,82 @@ def variables_to_columns(
     host_var = next((v for v in HOST_VARIABLES if v in present), None)
     if host_var:
         cols[s.HOST] = nullify_dash(pl.col(host_var)).str.replace(r":\d+$", "")
+    if PROXY_ADD_XFF in present:
+        chain = nullify_dash(pl.col(PROXY_ADD_XFF))
+        if s.PEER_IP not in cols:
+            cols[s.PEER_IP] = last_hop(chain)
+        if s.X_FORWARDED_FOR not in cols:
+            # Everything before the last comma: the header as the client's proxies sent it.
+            before = chain.str.replace(r"\s*,?\s*[^,]*$", "")
+            cols[s.X_FORWARDED_FOR] = pl.when(before != "").then(before)
     extras = {
         f"{s.EXTRA_PREFIX}{v}": nullify_dash(pl.col(v))
         for v in present
-        if v not in VARIABLE_COLUMNS and v not in HOST_VARIABLES and v not in TIME_VARIABLES
-        and v not in ("request_uri", "binary_remote_addr")
+        if v not in VARIABLE_COLUMNS
+        and v not in HOST_VARIABLES
+        and v not in TIME_VARIABLES
+        and v not in _NO_COLUMN
     }
     time_var = next(v for v in TIME_VARIABLES if v in present)
     out = frame.with_columns(
-        **{k: v for k, v in cols.items()},
+        **cols,
         **extras,
         **{s.TS: parse_time(pl.col(time_var), time_var)},
     )
-    if unescape:
-        out = out.with_columns(
-            unescape_nginx(pl.col(c)) for c in _TEXT_COLUMNS if c in cols or c == s.HOST and host_var
-        )
     names = set(cols)
     # The request line gives method, path, query and protocol unless the format has them apart.
+    # It is split before decoding: nginx never escapes the space and `?` that split it.
     if s.REQUEST in names:
-        req = pl.col(s.REQUEST).str.extract_groups(_REQUEST_RX)
-        path, query = split_target(req.struct.field("target"))
+        out = out.with_columns(pl.col(s.REQUEST).str.extract_groups(_REQUEST_RX).alias("_req"))
+        req = pl.col("_req")
         fill: dict[str, pl.Expr] = {}
         if s.METHOD not in names:
             fill[s.METHOD] = req.struct.field("method")
         if s.PATH not in names:
-            fill[s.PATH] = path
-            if s.QUERY not in names:
-                fill[s.QUERY] = query
+            fill["_target"] = req.struct.field("target").str.splitn("?", 2)
         if s.PROTOCOL not in names:
             fill[s.PROTOCOL] = req.struct.field("protocol")
         out = out.with_columns(**fill)
+        if "_target" in fill:
+            path, query = split_target_fields(pl.col("_target"))
+            out = out.with_columns(
+                path.alias(s.PATH), *([query.alias(s.QUERY)] if s.QUERY not in names else [])
+            ).drop("_target")
+            names |= {s.PATH, s.QUERY}
+        out = out.drop("_req")
+        names |= set(fill) - {"_target"}
     elif "request_uri" in present:
         path, query = split_target(nullify_dash(pl.col("request_uri")))
-        uri: dict[str, pl.Expr] = {s.PATH: path}
-        if s.QUERY not in names:
-            uri[s.QUERY] = query
-        out = out.with_columns(**uri)
-        if unescape:
-            out = out.with_columns(unescape_nginx(pl.col(s.PATH)), unescape_nginx(pl.col(s.QUERY)))
+        out = out.with_columns(path.alias(s.PATH), query.alias(s.QUERY))
+        names |= {s.PATH, s.QUERY}
     out = out.with_columns(
         pl.col(s.STATUS).cast(pl.Int16, strict=False),
-        pl.col(s.BYTES_SENT).cast(pl.Int64, strict=False) if s.BYTES_SENT in names else pl.lit(None, pl.Int64).alias(s.BYTES_SENT),
-        pl.col(s.REQUEST_TIME).cast(pl.Float64, strict=False) if s.REQUEST_TIME in names else pl.lit(None, pl.Float64).alias(s.REQUEST_TIME),
+        pl.col(s.BYTES_SENT).cast(pl.Int64, strict=False)
+        if s.BYTES_SENT in names
+        else pl.lit(None, pl.Int64).alias(s.BYTES_SENT),
+        pl.col(s.REQUEST_TIME).cast(pl.Float64, strict=False)
+        if s.REQUEST_TIME in names
+        else pl.lit(None, pl.Float64).alias(s.REQUEST_TIME),
     )
+    text = [c for c in _TEXT_COLUMNS if c in names] + sorted(extras)
+    addresses = [s.PEER_IP] if s.PEER_IP in names else []
+    escaped = pl.col(LINE).str.contains("\\x", literal=True) if unescape else None
+    out = python_fixups(out, text=text, addresses=addresses, escaped=escaped)
+    checks = [
+        pl.when(pl.col(s.TS).is_null()).then(
+            pl.lit(f"the time (${time_var}) is not in nginx's format")
+        ),
+        pl.when(pl.col(s.STATUS).is_null()).then(pl.lit("the status is not a number")),
+    ]
     if s.PEER_IP in names:
-        out = out.with_columns(normalize_ip(pl.col(s.PEER_IP)))
-    return out.with_columns(
-        pl.coalesce(
-            pl.col(REASON),
-            pl.when(pl.col(s.TS).is_null()).then(pl.lit(f"the time (${time_var}) is not in nginx's format")),
-            pl.when(pl.col(s.STATUS).is_null()).then(pl.lit("the status is not a number")),
-        ).alias(REASON)
-    )
+        checks.append(
+            pl.when(pl.col(s.PEER_IP).is_null()).then(
+                pl.lit("the client address is not an IP address")
+            )
+        )
+    return out.with_columns(pl.coalesce(pl.col(REASON), *checks).alias(REASON))
+
+
+def split_target_fields(parts: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Path and query from a `splitn("?", 2)` struct."""
+    return parts.struct.field("field_0"), parts.struct.field("field_1")

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Final
 
 import polars as pl
 
-from scraperwatch.sources.base import LogSource, basic_reasons
+from scraperwatch.sources.base import SKIP, LogSource, basic_reasons
 from scraperwatch.sources.fields import LINE, REASON, variables_to_columns
-from scraperwatch.sources.logformat import Escape, LogFormat, compile_format
+from scraperwatch.sources.logformat import (
+    FIXED_WIDTH,
+    PATTERNS,
+    Escape,
+    LogFormat,
+    SplitPlan,
+    compile_format,
+)
+
+_OK: Final = "_ok"
+# nginx's error log ("2024/01/31 12:00:00 [error] 31#31: ..."), often written to the same file
+# or collected with the access log: such lines are skipped and counted, not rejected.
+_ERROR_LOG_LINE: Final = (
+    r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?:debug|info|notice|warn|error|crit|alert|emerg)\] "
+    r"\d+#\d+: "
+)
 
 
 class NginxSource(LogSource):
@@ -27,14 +42,23 @@ class NginxSource(LogSource):
         fmt = self.format
         mismatch = pl.lit(f"does not match the nginx log format '{fmt.name}'")
         if fmt.escape is Escape.JSON:
-            frame = self._parse_json(lines, mismatch)
+            frame, ok = self._parse_json(lines)
         elif fmt.quote_split:
-            frame = self._parse_split(lines, mismatch)
+            frame, ok = self._parse_split(lines)
         else:
-            frame = self._parse_regex(lines, mismatch)
+            frame, ok = self._parse_regex(lines)
+        reason = pl.coalesce(
+            basic_reasons(pl.col(LINE)),
+            pl.when(ok)
+            .then(pl.lit(None, pl.String))
+            .when(pl.col(LINE).str.contains(_ERROR_LOG_LINE))
+            .then(pl.lit(SKIP + "an nginx error-log line, not an access-log line"))
+            .otherwise(mismatch),
+        )
+        frame = frame.with_columns(reason.alias(REASON)).drop(_OK)
         return variables_to_columns(frame, fmt.variables, unescape=fmt.escape is Escape.DEFAULT)
 
-    def _parse_split(self, lines: pl.LazyFrame, mismatch: pl.Expr) -> pl.LazyFrame:
+    def _parse_split(self, lines: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.Expr]:
         segments = self.format.segments
         n = len(segments)
         split = pl.col(LINE).str.splitn('"', n)
@@ -43,6 +67,23 @@ class NginxSource(LogSource):
         )
         assigned: dict[str, pl.Expr] = {}
         checks: list[pl.Expr] = []
+        temporary: list[str] = []
+        plans = {
+            i: plan
+            for i, seg in enumerate(segments)
+            if seg.single_variable is None and seg.variables and (plan := seg.split_plan())
+        }
+        for i, plan in plans.items():
+            frame = _apply_plan(frame, i, plan, assigned, checks, temporary)
+        # Other segments' regexes run once each into a struct column: fields taken from an
+        # expression would make Polars run the regex once per field.
+        regexes = {
+            f"_grp{i}": pl.col(f"_seg{i}").str.extract_groups(seg.regex())
+            for i, seg in enumerate(segments)
+            if seg.single_variable is None and seg.variables and i not in plans
+        }
+        if regexes:
+            frame = frame.with_columns(**regexes)
         for i, seg in enumerate(segments):
             col = pl.col(f"_seg{i}")
             var = seg.single_variable
@@ -57,29 +98,30 @@ class NginxSource(LogSource):
                     checks.append((col == literal) | col.str.starts_with(literal + " "))
                 else:
                     checks.append(col == literal)
+            elif i in plans:
+                continue
             else:
-                groups = col.str.extract_groups(seg.regex())
-                first = seg.variables[0]
-                checks.append(groups.struct.field(first).is_not_null())
+                groups = pl.col(f"_grp{i}")
+                checks.append(groups.struct.field(seg.variables[0]).is_not_null())
                 for v in dict.fromkeys(seg.variables):
                     assigned.setdefault(v, groups.struct.field(v))
         ok = pl.all_horizontal(checks).fill_null(False)
-        return frame.with_columns(
-            **{v: e for v, e in assigned.items()},
-            **{REASON: basic_reasons(pl.col(LINE)).when(~ok).then(mismatch)},
-        ).drop([f"_seg{i}" for i in range(n)])
+        frame = frame.with_columns(**assigned, **{_OK: ok})
+        dropped = [f"_seg{i}" for i in range(n)] + list(regexes) + temporary
+        return frame.drop(dropped), pl.col(_OK)
 
-    def _parse_regex(self, lines: pl.LazyFrame, mismatch: pl.Expr) -> pl.LazyFrame:
+    def _parse_regex(self, lines: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.Expr]:
         regex = self.format.whole_regex()
-        groups = pl.col(LINE).str.extract_groups(regex)
         variables = list(dict.fromkeys(self.format.variables))
-        ok = groups.struct.field(variables[0]).is_not_null()
-        return lines.with_columns(
+        frame = lines.with_columns(pl.col(LINE).str.extract_groups(regex).alias("_grp"))
+        groups = pl.col("_grp")
+        frame = frame.with_columns(
             **{v: groups.struct.field(v) for v in variables},
-            **{REASON: basic_reasons(pl.col(LINE)).when(~ok).then(mismatch)},
-        )
+            **{_OK: groups.struct.field(variables[0]).is_not_null()},
+        ).drop("_grp")
+        return frame, pl.col(_OK)
 
-    def _parse_json(self, lines: pl.LazyFrame, mismatch: pl.Expr) -> pl.LazyFrame:
+    def _parse_json(self, lines: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.Expr]:
         fields = self.format.json_fields
         dtype = pl.Struct({key: pl.String() for key, _ in fields})
         line = pl.col(LINE).str.strip_chars()
@@ -87,15 +129,82 @@ class NginxSource(LogSource):
         # json_decode fails a whole batch on one broken object: feed it only objects, and
         # let the reader's careful path find any remaining bad line.
         decoded = pl.when(looks_json).then(line).otherwise(pl.lit("{}")).str.json_decode(dtype)
+        frame = lines.with_columns(decoded.alias("_doc"))
+        doc = pl.col("_doc")
         first_key = fields[0][0]
-        return lines.with_columns(
-            **{var: decoded.struct.field(key) for key, var in _first_keys(fields).items()},
+        frame = frame.with_columns(
+            # escape=json writes an unset variable as "" where default escaping writes "-":
+            # both are null here.
             **{
-                REASON: basic_reasons(pl.col(LINE))
-                .when(~looks_json | decoded.struct.field(first_key).is_null())
-                .then(mismatch)
+                var: pl.when(doc.struct.field(key) != "").then(doc.struct.field(key))
+                for key, var in _first_keys(fields).items()
             },
-        )
+            **{_OK: (looks_json & doc.struct.field(first_key).is_not_null()).fill_null(False)},
+        ).drop("_doc")
+        return frame, pl.col(_OK)
+
+
+def _apply_plan(
+    frame: pl.LazyFrame,
+    index: int,
+    plan: SplitPlan,
+    assigned: dict[str, pl.Expr],
+    checks: list[pl.Expr],
+    temporary: list[str],
+) -> pl.LazyFrame:
+    """Take segment `index` apart by its split plan: slices and one-space splits, no regex.
+
+    Each step materialises what is left of the segment as a column (`_r<index>_<k>`); the
+    values and the checks (literals in place, numbers that are numbers) are added to
+    `assigned` and `checks`. Values are checked against the same patterns as in the regex,
+    so that both ways give the same verdict on every line.
+    """
+    rest = f"_seg{index}"
+    pending_space = False  # a word step has consumed the space that starts the next literal
+
+    def step(new: pl.Expr, values: dict[str, pl.Expr]) -> None:
+        nonlocal frame, rest
+        name = f"_r{index}_{len(temporary)}"
+        temporary.append(name)
+        cols = {name: new}
+        for var, expr in values.items():
+            col = f"_v{index}_{var}"
+            temporary.append(col)
+            cols[col] = expr
+            assigned.setdefault(var, pl.col(col))
+            if var in PATTERNS:  # the form the regex would demand (a status of 1-3 digits)
+                checks.append(pl.col(col).str.contains(f"^(?:{PATTERNS[var]})$"))
+        frame = frame.with_columns(**cols)
+        rest = name
+
+    for kind, x in plan.left:
+        cur = pl.col(rest)
+        if kind == "lit":
+            lit = x[1:] if pending_space else x
+            pending_space = False
+            checks.append(cur.str.starts_with(lit))
+            step(cur.str.slice(len(lit)), {})
+        elif kind == "fixed":
+            width = FIXED_WIDTH[x]
+            step(cur.str.slice(width), {x: cur.str.head(width)})
+        else:
+            parts = cur.str.splitn(" ", 2)
+            step(parts.struct.field("field_1"), {x: parts.struct.field("field_0")})
+            pending_space = True
+    for kind, x in plan.right:
+        cur = pl.col(rest)
+        if kind == "lit":
+            checks.append(cur.str.ends_with(x))
+            step(cur.str.head(-len(x)), {})
+        else:
+            width = FIXED_WIDTH[x]
+            step(cur.str.head(-width), {x: cur.str.tail(width)})
+    cur = pl.col(rest)
+    if plan.middle is None:
+        checks.append(cur == "")
+    else:
+        step(cur, {plan.middle: cur})
+    return frame
 
 
 def _first_keys(fields: tuple[tuple[str, str], ...]) -> dict[str, str]:
