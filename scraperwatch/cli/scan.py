@@ -458,8 +458,15 @@ def export_cmd(
     outcome = write_export(
         text, output, check_cmd=check_cmd, reload_cmd=reload_cmd, dry_run=dry_run
     )
-    if not quiet:
-        console.info(str(outcome))
+    if dry_run:
+        # What would change is the answer asked for: data, on stdout.
+        changes = outcome.diff.lines()
+        sys.stdout.write("".join(f"{line}\n" for line in changes))
+        if not quiet:
+            console.info(f"{output}: {len(changes)} changes; dry run, nothing written")
+    elif not quiet:
+        what = "unchanged" if outcome.unchanged else "written"
+        console.info(f"{output}: {what}" + ("; reloaded" if outcome.reloaded else ""))
 
 
 def _nightly_settings(
