@@ -9,14 +9,12 @@ $(BIN)/scraperwatch: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@
 
-.PHONY: demo test lint
+.PHONY: demo test
 demo: $(BIN)/scraperwatch  ## scan the shipped sample logs and print the offenders
 	$(BIN)/scraperwatch scan sample_logs/ --robots sample_logs/meta/robots.txt --canary /hidden/6f3a2c
 
-test: $(BIN)/scraperwatch  ## lint, then every test (real nginx, Caddy, HAProxy, Chromium)
+test: $(BIN)/scraperwatch  ## lint and type-check, then every test (real nginx, Caddy, HAProxy, Chromium)
+	$(BIN)/ruff format --check scraperwatch tests corpus benchmarks
 	$(BIN)/ruff check scraperwatch tests corpus benchmarks
-	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
-
-lint: $(BIN)/scraperwatch
-	$(BIN)/ruff format --check scraperwatch tests
 	$(BIN)/mypy scraperwatch
+	$(BIN)/pytest -q -m "not slow" -p no:cacheprovider
