@@ -24,7 +24,14 @@ from scraperwatch.config import Window
 from scraperwatch.console import NullReporter, Reporter
 from scraperwatch.detect.verdicts import sort_offenders
 from scraperwatch.errors import OutputError
-from scraperwatch.pipeline import Context, ScanResult, ScanSettings, judge
+from scraperwatch.pipeline import (
+    Context,
+    ScanResult,
+    ScanSettings,
+    blocked_tokens,
+    judge,
+    never_block,
+)
 from scraperwatch.reader import FileReport, open_inputs
 from scraperwatch.sources.files import LogInput, expand_inputs
 from scraperwatch.store import DAY, StoreWriter, scan_store
@@ -269,6 +276,8 @@ def _judge_windows(
             offenders=s.empty_offenders(),
             summary=_empty_summary(),
             ruleset_digest=ctx.ruleset.digest,
+            agent_tokens=blocked_tokens(ctx.ruleset, ctx.policy),
+            never_block=never_block(ctx.ruleset, ctx.policy, ctx.ranges),
         )
         return NightlyResult(scan=empty, store=store, now=None)
     now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
@@ -289,6 +298,7 @@ def _judge_windows(
         requests=first.requests,
         ruleset_digest=first.ruleset_digest or ctx.ruleset.digest,
         agent_tokens=first.agent_tokens,
+        never_block=first.never_block,
     )
     return NightlyResult(scan=scan, store=store, now=now, windows=runs)
 

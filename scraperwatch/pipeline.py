@@ -84,6 +84,9 @@ class ScanResult:
     requests: int = 0
     ruleset_digest: str = ""
     agent_tokens: tuple[str, ...] = ()  # tokens of every blocked agent rule (for exports)
+    # Networks no export may block, whatever a verdict says: the policy's allowlist and the
+    # published ranges of crawlers the policy allows (search engines).
+    never_block: tuple[str, ...] = ()
 
 
 def rule_infos(ruleset: RuleSet) -> dict[str, v.RuleInfo]:
@@ -117,6 +120,21 @@ def blocked_tokens(ruleset: RuleSet, policy: Policy) -> tuple[str, ...]:
     return tuple(sorted(tokens, key=str.lower))
 
 
+def never_block(ruleset: RuleSet, policy: Policy, ranges: RangeSet) -> tuple[str, ...]:
+    """The policy's allowlist plus the published ranges of every crawler the policy allows."""
+    allowed_ops = {
+        rule.verify
+        for rule in ruleset.rules
+        if rule.verify
+        and s.Action(rule.action or policy.action_for(Category(rule.category))) is s.Action.ALLOW
+    }
+    nets = set(policy.networks)
+    for op in ranges:
+        if op.operator in allowed_ops:
+            nets.update(op.prefixes)
+    return tuple(sorted(nets))
+
+
 def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = None) -> ScanResult:
     """Judge a frame of canonical requests (a Parquet scan or the store) into offenders."""
     rep = reporter or NullReporter()
@@ -136,7 +154,13 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
         engine="streaming",
     )
     if clients.is_empty():
-        return ScanResult(offenders=s.empty_offenders(), summary=_summary(agents, hits, {}, rules))
+        return ScanResult(
+            offenders=s.empty_offenders(),
+            summary=_summary(agents, hits, {}, rules),
+            ruleset_digest=ctx.ruleset.digest,
+            agent_tokens=blocked_tokens(ctx.ruleset, ctx.policy),
+            never_block=never_block(ctx.ruleset, ctx.policy, ctx.ranges),
+        )
     rep.note(f"judging {clients.height} client addresses")
 
     # Per (client, UA): the most specific rule category; browsers are UAs no rule matched.
@@ -208,6 +232,7 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
         requests=int(clients[f.F_REQUESTS].sum()),
         ruleset_digest=ctx.ruleset.digest,
         agent_tokens=blocked_tokens(ctx.ruleset, ctx.policy),
+        never_block=never_block(ctx.ruleset, ctx.policy, ctx.ranges),
     )
 
 

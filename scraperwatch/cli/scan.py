@@ -202,7 +202,7 @@ def export_options(
         status=status,
         context=context,
         allow_private=settings.allow_private,
-        never_block=settings.allowlist,
+        never_block=tuple(sorted({*settings.allowlist, *result.never_block})),
         ruleset_digest=result.ruleset_digest[:16],
     )
 

@@ -283,3 +283,23 @@ def test_verdicts_carry_asn_organisation_and_country(t: Traffic, tmp_path: Path)
     t.req("20.171.207.120", "/@alice", ua=GPTBOT)
     row = verdicts(t, asn_db=asn, geo_db=geo)["20.171.207.120"]
     assert (row[s.ASN], row[s.AS_ORG], row[s.COUNTRY]) == (8075, "MICROSOFT-CORP", "US")
+
+
+def test_exports_never_block_a_verified_crawlers_published_range(t: Traffic) -> None:
+    import ipaddress
+
+    from scraperwatch.exporters import ExportOptions, render_export
+
+    # A browser-UA crawl spread over a /24 that Google publishes as Googlebot's: the verdict
+    # names the prefix, but no export may block Google's addresses.
+    for host in range(1, 11):
+        for i in range(12):
+            t.req(f"66.249.66.{host}", f"/@u{host}/{i}", ua=CHROME, at=host * 100 + i * 60)
+    ctx = Context.load(ScanSettings())
+    result = judge(t.frame(), ctx)
+    assert "66.249.66.0/24" in result.offenders[s.IP].to_list()
+    text = render_export("plain", result.offenders, ExportOptions(never_block=result.never_block))
+    google = [ipaddress.ip_network(p) for p in ctx.ranges["googlebot"].prefixes]
+    emitted = [ipaddress.ip_network(x) for x in text.splitlines() if x and not x.startswith("#")]
+    for net in emitted:
+        assert not any(net.overlaps(g) for g in google if g.version == net.version), net
