@@ -196,6 +196,11 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
         )
         clients = clients.join(per_client, on=s.CLIENT_IP, how="left")
 
+    # Sequential id walks, for the clients with enough object requests to make one.
+    many = clients.filter(pl.col(f.F_REQUESTS) >= t.id_enumeration)[s.CLIENT_IP]
+    if many.len():
+        walks = f.id_enumeration(requests, many).collect(engine="streaming")
+        clients = clients.join(walks, on=s.CLIENT_IP, how="left")
     clients = h.behaviour_signals(clients, t, browser_like=browser_like)
     rule_hits = hits.group_by(s.CLIENT_IP, "rule_id").agg(pl.col("hits").sum())
     facts = v.facts_frame_to_objects(clients, agents, rule_hits, verification)

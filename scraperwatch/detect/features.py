@@ -209,3 +209,38 @@ def prefix_features(
         )
         .sort(F_PREFIX)
     )
+
+
+F_IDS: Final = "distinct_ids"  # distinct numeric object ids requested
+F_ID_RUN: Final = "id_run"  # the longest run of consecutive ids among them
+
+# The id in a path to one object: /api/v1/accounts/123, /api/v1/statuses/123, /@user/123,
+# /users/user/statuses/123, /notice/123 ... (its last all-digit segment).
+_OBJECT_ID_RX: Final = r"/(\d{1,20})(?:/[a-z_]+)?/?$"
+
+
+def id_enumeration(requests: pl.LazyFrame, clients: pl.Series) -> pl.LazyFrame:
+    """Per client: distinct object ids requested, and the longest run of consecutive ones.
+
+    Mastodon's status ids are snowflakes (time-based, never consecutive), but account ids on
+    many instances, and other software's ids, are counters: walking them one by one is how a
+    harvester enumerates what is not linked anywhere.
+    """
+    ids = (
+        requests.filter(pl.col(s.CLIENT_IP).is_in(clients.implode()))
+        .select(
+            s.CLIENT_IP,
+            pl.col(s.PATH).str.extract(_OBJECT_ID_RX, 1).cast(pl.Int64, strict=False).alias("_id"),
+        )
+        .drop_nulls("_id")
+        .unique()
+        .sort(s.CLIENT_IP, "_id")
+    )
+    step = (pl.col("_id").diff().over(s.CLIENT_IP) != 1).fill_null(True)
+    return (
+        ids.with_columns(step.cum_sum().over(s.CLIENT_IP).alias("_run"))
+        .group_by(s.CLIENT_IP, "_run")
+        .agg(pl.len().alias("_len"))
+        .group_by(s.CLIENT_IP)
+        .agg(pl.col("_len").sum().alias(F_IDS), pl.col("_len").max().alias(F_ID_RUN))
+    )

@@ -47,6 +47,7 @@ class Thresholds:
     prefix_min_clients: int = 6  # addresses of one /24 or /48 crawling together ...
     prefix_min_pages: int = 40  # ... fetching this many pages in all ...
     prefix_max_asset_share: float = 0.05  # ... with hardly any assets
+    id_enumeration: int = 20  # consecutive object ids (…/41, …/42, …/43) walked one by one
     signals_needed: int = 2
 
     @classmethod
@@ -260,6 +261,22 @@ def behaviour_signals(
             ),
         ),
     ]
+    if f.F_ID_RUN in clients.columns:
+        rules.append(
+            (
+                c(f.F_ID_RUN).fill_null(0) >= t.id_enumeration,
+                _sig(
+                    "BEHAV-ID-ENUMERATION",
+                    _fmt(
+                        "walked {} consecutive object ids ({} distinct ids in all)",
+                        c(f.F_ID_RUN),
+                        c(f.F_IDS),
+                    ),
+                    c(f.F_ID_RUN),
+                    t.id_enumeration,
+                ),
+            )
+        )
     if r.R_DISALLOWED in clients.columns:
         rules += [
             (

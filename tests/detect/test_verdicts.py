@@ -303,3 +303,21 @@ def test_exports_never_block_a_verified_crawlers_published_range(t: Traffic) -> 
     emitted = [ipaddress.ip_network(x) for x in text.splitlines() if x and not x.startswith("#")]
     for net in emitted:
         assert not any(net.overlaps(g) for g in google if g.version == net.version), net
+
+
+def test_walking_account_ids_one_by_one_is_enumeration(t: Traffic) -> None:
+    for i in range(40):
+        t.req("198.51.100.120", f"/api/v1/accounts/{1000 + i}", ua=CHROME, at=i * 10)
+    out = verdicts(t)["198.51.100.120"]
+    ids = {e["id"]: e for e in out[s.EVIDENCE]}
+    assert ids["BEHAV-ID-ENUMERATION"]["value"] == 40
+    assert "BEHAV-API-ONLY" in ids
+    assert (out[s.CATEGORY], out[s.ACTION]) == ("scraper", "block")
+
+
+def test_a_person_reading_statuses_is_no_enumeration(t: Traffic) -> None:
+    # Snowflake status ids are far apart: no run, whatever the number of statuses read.
+    for i in range(40):
+        t.req("198.51.100.121", f"/@alice/{113000000000000000 + i * 7919}", ua=FIREFOX, at=i * 30)
+        t.req("198.51.100.121", "/packs/js/app.js", ua=FIREFOX, at=i * 30 + 1)
+    assert verdicts(t) == {}
