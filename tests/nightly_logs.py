@@ -3,7 +3,8 @@
 Each day holds people browsing (pages with their assets), OpenAI's GPTBot from its published
 ranges (AI training: blocked by the default policy), a second GPTBot address on the first day
 only, and a slow crawler with a browser user agent that fetches 60 never-repeated pages a day
-and no assets: one day of it is a single weak signal, three days of it are a scraper (breadth).
+(snowflake-like ids, never consecutive) and no assets: one day of it is a single weak signal,
+three days of it are a scraper (breadth).
 """
 
 from __future__ import annotations
@@ -51,7 +52,9 @@ def day_lines(day: int) -> list[str]:
         rows.append((ts, line(ts, GPTBOT_IP, f"/@user{hour}/{day}{hour:02d}", ua=GPTBOT_UA)))
     for k in range(60):
         ts = base + timedelta(minutes=k * 23 + 5)
-        rows.append((ts, line(ts, SLOW_IP, f"/@user{k % 40}/{day * 100 + k}", ua=CHROME_UA)))
+        rows.append(
+            (ts, line(ts, SLOW_IP, f"/@user{k % 40}/{day * 100_000 + k * 7919}", ua=CHROME_UA))
+        )
     if day == 0:
         for k in range(30):
             ts = base + timedelta(hours=3, seconds=k * 20)
