@@ -178,9 +178,19 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
     # Claimed operators (Googlebot, GPTBot ...) checked against their published ranges.
     verification = _verify(agents, ctx.ranges)
 
-    # robots.txt compliance, for the clients that are not browsers or that read robots.txt.
+    # robots.txt compliance, for the clients that are not browsers or that read robots.txt,
+    # leaving out those of an allowed kind only (federation, verified search engines ...):
+    # their verdict does not depend on it, and they are most of the non-browser traffic.
     if ctx.robots is not None:
-        suspects = clients.filter(~browser_like | (pl.col(f.F_ROBOTS) > 0))[s.CLIENT_IP]
+        allowed_only = (
+            pair_cat.group_by(s.CLIENT_IP)
+            .agg(pl.col("_cat").is_in([c.value for c in v.ALLOWED_KINDS]).all().alias("_ok"))
+            .filter(pl.col("_ok"))[s.CLIENT_IP]
+        )
+        suspects = clients.filter(
+            (~browser_like | (pl.col(f.F_ROBOTS) > 0))
+            & ~pl.col(s.CLIENT_IP).is_in(allowed_only.implode())
+        )[s.CLIENT_IP]
         rows = (
             requests.filter(pl.col(s.CLIENT_IP).is_in(suspects.implode()))
             .select(s.CLIENT_IP, s.USER_AGENT, s.TS, s.PATH, s.QUERY)
