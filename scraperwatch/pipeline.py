@@ -20,7 +20,7 @@ from scraperwatch.detect import features as f
 from scraperwatch.detect import heuristics as h
 from scraperwatch.detect import robots as rb
 from scraperwatch.detect import verdicts as v
-from scraperwatch.detect.match import evaluate
+from scraperwatch.detect.match import evaluate, ip_in_networks
 from scraperwatch.detect.policy import Policy, load_policy
 from scraperwatch.detect.rangefiles import Origin
 from scraperwatch.detect.ranges import RangeSet, load_ranges
@@ -230,11 +230,7 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
         pair_cat.filter(pl.col("_cat").is_in([c.value for c in v.ALLOWED_KINDS]))[s.CLIENT_IP]
     )
     pool = clients.filter(~pl.col(s.CLIENT_IP).is_in(list(allowed_ips)))
-    pool = pool.filter(
-        ~pl.col(s.CLIENT_IP).map_elements(
-            lambda ip: ctx.policy.is_allowlisted(ip, None), return_dtype=pl.Boolean
-        )
-    )
+    pool = pool.filter(~ip_in_networks(s.CLIENT_IP, ctx.policy.networks))
     rows_out.extend(_distributed(pool, agents, ctx, browser_like))
 
     offenders = v.offenders_frame(rows_out)
