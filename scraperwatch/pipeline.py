@@ -144,27 +144,22 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
     clients, agents, hits = pl.collect_all(
         [
             f.client_features(requests, canary=st.canary),
-            f.agent_pairs(requests).join(
-                requests.group_by(s.CLIENT_IP, s.USER_AGENT).agg(pl.col(s.BYTES_SENT).sum()),
-                on=[s.CLIENT_IP, s.USER_AGENT],
-                how="left",
-            ),
+            f.agent_pairs(requests),
             evaluate(requests, ctx.ruleset),
         ],
         engine="streaming",
     )
+    # Per (client, UA): the most specific rule category; browsers are UAs no rule matched.
+    pair_cat = _pair_categories(agents, hits, rules)
     if clients.is_empty():
         return ScanResult(
             offenders=s.empty_offenders(),
-            summary=_summary(agents, hits, {}, rules),
+            summary=_summary(pair_cat, {}),
             ruleset_digest=ctx.ruleset.digest,
             agent_tokens=blocked_tokens(ctx.ruleset, ctx.policy),
             never_block=never_block(ctx.ruleset, ctx.policy, ctx.ranges),
         )
     rep.note(f"judging {clients.height} client addresses")
-
-    # Per (client, UA): the most specific rule category; browsers are UAs no rule matched.
-    pair_cat = _pair_categories(agents, hits, rules)
     browser_requests = (
         pair_cat.filter(pl.col("_cat").is_null() & pl.col(s.USER_AGENT).str.starts_with("Mozilla/"))
         .group_by(s.CLIENT_IP)
@@ -239,7 +234,7 @@ def judge(requests: pl.LazyFrame, ctx: Context, *, reporter: Reporter | None = N
     categories = {r[s.IP]: r[s.CATEGORY] for r in rows_out if r[s.SCOPE] == "address"}
     return ScanResult(
         offenders=offenders,
-        summary=_summary(agents, hits, categories, rules),
+        summary=_summary(pair_cat, categories),
         requests=int(clients[f.F_REQUESTS].sum()),
         ruleset_digest=ctx.ruleset.digest,
         agent_tokens=blocked_tokens(ctx.ruleset, ctx.policy),
@@ -438,14 +433,11 @@ def _enrich(offenders: pl.DataFrame, enricher: Enricher) -> pl.DataFrame:
     )
 
 
-def _summary(
-    agents: pl.DataFrame,
-    hits: pl.DataFrame,
-    offender_categories: dict[str, str],
-    rules: dict[str, v.RuleInfo],
-) -> pl.DataFrame:
-    """Requests and bytes by category: an offender's verdict, else its rule, else browser/other."""
-    pairs = _pair_categories(agents, hits, rules)
+def _summary(pairs: pl.DataFrame, offender_categories: dict[str, str]) -> pl.DataFrame:
+    """Requests and bytes by category: an offender's verdict, else its rule, else browser/other.
+
+    `pairs` is the (client, user agent) frame with its rule category (`_pair_categories`).
+    """
     cat = pl.coalesce(
         pl.col(s.CLIENT_IP).replace_strict(
             offender_categories, default=None, return_dtype=pl.String

@@ -169,10 +169,11 @@ def client_features(requests: pl.LazyFrame, *, canary: tuple[str, ...] = ()) -> 
 
 
 def agent_pairs(requests: pl.LazyFrame) -> pl.LazyFrame:
-    """One row per (client, user agent): requests, first and last seen, page/asset mix."""
+    """One row per (client, user agent): requests, bytes, first and last seen, page/asset mix."""
     path = pl.col(s.PATH)
     return requests.group_by(s.CLIENT_IP, s.USER_AGENT).agg(
         pl.len().alias(F_REQUESTS),
+        pl.col(s.BYTES_SENT).sum(),
         pl.col(s.TS).min().alias(F_FIRST),
         pl.col(s.TS).max().alias(F_LAST),
         is_page(path, pl.col(s.METHOD)).sum().alias(F_PAGES),
