@@ -62,6 +62,11 @@ def table(
 class Reporter(Protocol):
     """What the pipeline tells about its progress. The library never prints."""
 
+    @property
+    def live(self) -> bool:
+        """True when progress is shown (else the reader need not count it)."""
+        ...
+
     def start(self, label: str, total_bytes: int | None) -> None: ...
     def advance(self, nbytes: int) -> None: ...
     def finish(self) -> None: ...
@@ -70,6 +75,10 @@ class Reporter(Protocol):
 
 class NullReporter:
     """The reporter for tests and library use."""
+
+    @property
+    def live(self) -> bool:
+        return False
 
     def start(self, label: str, total_bytes: int | None) -> None:
         pass
@@ -92,6 +101,10 @@ class RichReporter:
         self._live = sys.stderr.isatty() and not os.environ.get("CI") and not quiet
         self._progress: Progress | None = None
         self._task: Any = None
+
+    @property
+    def live(self) -> bool:
+        return self._live
 
     def start(self, label: str, total_bytes: int | None) -> None:
         if not self._live:

@@ -441,6 +441,8 @@ def test_truncated_small_gzip_is_read_not_refused(tmp_path: Path) -> None:
 
 
 class RecordingReporter:
+    live = True  # progress is shown: the reader counts it
+
     def __init__(self) -> None:
         self.starts: list[tuple[str, int | None]] = []
         self.advanced = 0

@@ -16,6 +16,7 @@ from scraperwatch.sources.fields import LINE, REASON, ROW
 SKIP: Final = "skip: "
 SKIP_FOREIGN: Final = SKIP + "not this format: "
 _EMPTY: Final = SKIP + "empty line"
+NUL_REASON: Final = "NUL bytes in the line (the file was damaged, e.g. by a crash)"
 
 
 class LogSource(ABC):
@@ -79,5 +80,5 @@ def basic_reasons(line: pl.Expr) -> pl.Expr:
         pl.when(line.str.strip_chars() == "")
         .then(pl.lit(_EMPTY))
         .when(line.str.contains("\x00", literal=True))
-        .then(pl.lit("NUL bytes in the line (the file was damaged, e.g. by a crash)"))
+        .then(pl.lit(NUL_REASON))
     )

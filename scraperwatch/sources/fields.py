@@ -137,25 +137,36 @@ _V4: Final = r"^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\
 
 
 _V4_RX: Final = re.compile(_V4)
-# IPv6 that is surely in the canonical (compressed, lower-case) form: hex groups without
-# leading zeros and no zero group written out, with one `::` standing for at least two zero
-# groups (at most 6 colons), or eight groups. Go and nginx write addresses so; anything else
-# (upper case, leading zeros, `::ffff:` mapped IPv4, zones, ports) goes to Python.
-_V6_GROUPS: Final = r"^(?:[1-9a-f][0-9a-f]{0,3})?(?::(?:[1-9a-f][0-9a-f]{0,3})?)+$"
+
+
+def _canonical_v6() -> str:
+    """IPv6 that is surely in the canonical (compressed, lower-case) form.
+
+    Hex groups without leading zeros and no zero group written out, either eight of them or
+    k + m <= 6 of them around one `::` (which then stands for at least two zero groups, the
+    only zero run). Go and nginx write addresses so; anything else (upper case, leading
+    zeros, a single `0` group, `::ffff:` mapped IPv4, zones, ports) goes to Python.
+    """
+    g = "[1-9a-f][0-9a-f]{0,3}"
+
+    def groups(n_min: int, n_max: int) -> str:
+        if n_max == 0:
+            return ""
+        rest = f"(?::{g}){{{max(n_min - 1, 0)},{n_max - 1}}}"
+        return f"{g}{rest}" if n_min else f"(?:{g}{rest})?"
+
+    forms = [f"{g}(?::{g}){{7}}"]
+    forms += [f"{groups(k, k)}::{groups(0, 6 - k)}" for k in range(7)]
+    return "|".join(forms)
+
+
+# One regex for both families: a second and third pass over the text would cost as much again.
+_CANONICAL: Final = f"^(?:{_V4[1:-1]}|{_canonical_v6()})$"
 
 
 def canonical_address(expr: pl.Expr) -> pl.Expr:
     """True where an address is surely canonical already (false may still be canonical)."""
-    colons = expr.str.count_matches(":", literal=True)
-    v6 = (
-        expr.str.contains(_V6_GROUPS)
-        & ~expr.str.starts_with("::ffff:")
-        & (
-            ((expr.str.count_matches("::", literal=True) == 1) & (colons <= 6))
-            | (~expr.str.contains("::", literal=True) & (colons == 7))
-        )
-    )
-    return (expr.str.contains(_V4) | (expr.str.contains(":", literal=True) & v6)).fill_null(False)
+    return (expr.str.contains(_CANONICAL) & ~expr.str.starts_with("::ffff:")).fill_null(False)
 
 
 _WORK_TEXT: Final = "_work_text"  # null unless the line holds an nginx escape
@@ -189,11 +200,9 @@ def _fix_batch(batch: pl.Series, text: Collection[str], addresses: Collection[st
         series = batch.struct.field(col)
         rows, fix = todo.get(col, (None, decode_nginx))
         if rows is not None:
-            values = series.to_list()
-            for i in rows:
-                if values[i] is not None:
-                    values[i] = fix(values[i])
-            series = pl.Series(col, values, dtype=pl.String)
+            # Only the marked rows go through Python (a batch holds thousands of rows).
+            fixed = [None if v is None else fix(v) for v in series.gather(rows).to_list()]
+            series = series.scatter(rows, pl.Series(col, fixed, dtype=pl.String))
         fields.append(series)
     return pl.struct(fields, eager=True).alias(batch.name)
 
@@ -227,7 +236,10 @@ def python_fixups(
     if escaped is not None and text:
         marks[_WORK_TEXT] = pl.when(escaped.fill_null(False)).then(pl.lit(True))
     dtype = pl.Struct({**{c: pl.String() for c in cols}, **dict.fromkeys(marks, pl.Boolean())})
-    fixed = pl.struct([*[pl.col(c) for c in cols], *[e.alias(k) for k, e in marks.items()]])
+    # The marks are computed before, apart: the streaming engine runs an expression that
+    # holds a Python function on a blocking thread, with everything inside it.
+    frame = frame.with_columns(**marks)
+    fixed = pl.struct([*cols, *marks])
     fixed = fixed.map_batches(
         functools.partial(_fix_batch, text=frozenset(text), addresses=frozenset(addresses)),
         return_dtype=dtype,

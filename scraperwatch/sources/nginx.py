@@ -62,8 +62,14 @@ class NginxSource(LogSource):
         segments = self.format.segments
         n = len(segments)
         split = pl.col(LINE).str.splitn('"', n)
-        frame = lines.with_columns(
-            split.struct.field(f"field_{i}").alias(f"_seg{i}") for i in range(n)
+        # The split is materialised once, then unnested: fields taken from the expression
+        # would make Polars split the line once per field.
+        frame = (
+            lines.with_columns(split.alias("_split"))
+            .with_columns(
+                pl.col("_split").struct.field(f"field_{i}").alias(f"_seg{i}") for i in range(n)
+            )
+            .drop("_split")
         )
         assigned: dict[str, pl.Expr] = {}
         checks: list[pl.Expr] = []
