@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import scraperwatch.cli.scan  # noqa: F401  (registers `scan`)
-from scraperwatch.cli.app import app
+from scraperwatch.cli.base import app
 from scraperwatch.cli.scan import _nightly_settings
 from scraperwatch.config import Config, load_config, parse_window, template
 from scraperwatch.detect.heuristics import Thresholds

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import scraperwatch.cli.scan  # noqa: F401  (registers `scan`)
 from scraperwatch import schema as s
-from scraperwatch.cli.app import app
+from scraperwatch.cli.base import app
 from scraperwatch.config import parse_window
 from scraperwatch.errors import ExitCode
 from scraperwatch.nightly import WINDOW_EVIDENCE_ID, NightlySettings, run_nightly

@@ -1,14 +1,22 @@
-"""Command line: one module per command group, all registered on one Typer app."""
+"""Command line: one module per command group, all registered on one Typer app.
+
+`main` (the console script) imports only the module of the command it runs; `app`, for tests
+and library use, is the Typer app with every command registered.
+"""
 
 from __future__ import annotations
 
-from scraperwatch.cli import ingest as _ingest  # noqa: F401  (registers commands)
-from scraperwatch.cli import init as _init  # noqa: F401
-from scraperwatch.cli import investigate as _investigate  # noqa: F401
-from scraperwatch.cli import ranges as _ranges  # noqa: F401
-from scraperwatch.cli import report as _report  # noqa: F401
-from scraperwatch.cli import rules as _rules  # noqa: F401
-from scraperwatch.cli import scan as _scan  # noqa: F401
-from scraperwatch.cli.app import app, main
+from typing import Any
+
+from scraperwatch.cli.base import main
 
 __all__ = ["app", "main"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from scraperwatch.cli import base
+
+        base.load_commands()
+        return base.app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

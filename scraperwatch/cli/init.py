@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from scraperwatch import console
-from scraperwatch.cli.app import app, guarded
+from scraperwatch.cli.base import app, guarded
 from scraperwatch.config import template
 from scraperwatch.errors import OutputError
 

@@ -17,7 +17,7 @@ import typer
 from scraperwatch import console
 from scraperwatch import investigate as inv
 from scraperwatch import schema as s
-from scraperwatch.cli.app import app, guarded
+from scraperwatch.cli.base import app, guarded
 from scraperwatch.cli.common import (
     LogFormatOpt,
     QuietOpt,

@@ -12,7 +12,7 @@ import polars as pl
 import typer
 
 from scraperwatch import console
-from scraperwatch.cli.app import app, guarded
+from scraperwatch.cli.base import app, guarded
 from scraperwatch.detect.fcrdns import FcrdnsResolver
 from scraperwatch.detect.rangefiles import default_updates_dir, today_utc
 from scraperwatch.detect.ranges import DEFAULT_MAX_AGE_DAYS, RangeSet, load_ranges

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from scraperwatch import console
-from scraperwatch.cli.app import app, guarded
+from scraperwatch.cli.base import app, guarded
 from scraperwatch.cli.common import LogFormatOpt, QuietOpt, StrictOpt, TrustedProxyOpt
 from scraperwatch.cli.investigate import (
     OptLogsArg,

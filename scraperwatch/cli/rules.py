@@ -14,7 +14,7 @@ import typer
 
 from scraperwatch import console
 from scraperwatch import schema as s
-from scraperwatch.cli.app import app, guarded
+from scraperwatch.cli.base import app, guarded
 from scraperwatch.detect.match import Match, explain
 from scraperwatch.detect.policy import Policy, load_policy
 from scraperwatch.detect.rulefile import Rule, RuleSet, load_rule_texts, load_ruleset, rule_texts

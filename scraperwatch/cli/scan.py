@@ -13,7 +13,7 @@ import typer
 
 from scraperwatch import console
 from scraperwatch import schema as s
-from scraperwatch.cli.app import OutputFormat, app, guarded
+from scraperwatch.cli.base import OutputFormat, app, guarded
 from scraperwatch.cli.common import (
     LogFormatOpt,
     LogsArg,

@@ -1,0 +1,51 @@
+"""The console script imports only the module of the command it runs (cli/base.py COMMANDS)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from scraperwatch.cli import app
+from scraperwatch.cli.base import COMMANDS
+
+_REGISTERED = """
+import sys
+import typer
+from scraperwatch.cli import base
+base.load_commands(sys.argv[1:])
+print(" ".join(sorted(typer.main.get_command(base.app).commands)))
+print(" ".join(sorted(m for m in sys.modules if m.startswith("scraperwatch.cli."))))
+"""
+
+
+def test_every_command_is_mapped_to_its_module() -> None:
+    assert set(typer.main.get_command(app).commands) == set(COMMANDS)
+
+
+def _load(*argv: str) -> tuple[set[str], set[str]]:
+    """The commands registered and the command modules loaded, in a fresh interpreter."""
+    out = subprocess.run(
+        [sys.executable, "-c", _REGISTERED, *argv], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    modules = {m.removeprefix("scraperwatch.cli.") for m in out[1].split()}
+    return set(out[0].split()), modules & set(COMMANDS.values())
+
+
+@pytest.mark.parametrize("word", sorted(COMMANDS))
+def test_a_command_line_registers_its_command(word: str) -> None:
+    commands, loaded = _load("--debug", word, "--some-option")
+    assert word in commands
+    assert COMMANDS[word] in loaded
+
+
+def test_ingest_loads_no_other_command() -> None:
+    """The command of the speed target (benchmarks/bench_ingest.py) imports nothing else."""
+    assert _load("ingest", "access.log", "-o", "out.parquet")[1] == {"ingest"}
+
+
+@pytest.mark.parametrize("argv", [["no-such-command"], ["--help"], []])
+def test_help_and_unknown_words_load_every_command(argv: list[str]) -> None:
+    assert _load(*argv)[0] == set(COMMANDS)
