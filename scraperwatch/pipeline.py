@@ -29,6 +29,7 @@ from scraperwatch.enrich import Enricher
 from scraperwatch.exporters.tokens import is_token
 from scraperwatch.reader import FileReport, ReadOptions, open_logs
 from scraperwatch.schema import Category
+from scraperwatch.store import PARQUET_WRITE
 
 
 @dataclass(frozen=True)
@@ -473,7 +474,7 @@ def run_scan(
         part = tmpdir / "requests.parquet"
 
         def work(requests: pl.LazyFrame) -> list[pl.LazyFrame]:
-            plans = [requests.sink_parquet(part, lazy=True)]
+            plans = [requests.sink_parquet(part, lazy=True, **PARQUET_WRITE)]
             if extra_work:
                 plans.extend(extra_work(requests))
             return plans

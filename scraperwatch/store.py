@@ -15,6 +15,10 @@ from scraperwatch import schema as s
 from scraperwatch.errors import InputError, OutputError
 
 DAY: Final = "day"
+# How the requests are written to Parquet (the store, -o files, a scan's working copy): zstd
+# at level 1 is 2% larger than Polars' default level and cuts the writer's share of an
+# ingest by about a sixth (benchmarks/RESULTS.md).
+PARQUET_WRITE: Final[dict[str, Any]] = {"compression": "zstd", "compression_level": 1}
 
 
 def store_frame(requests: pl.LazyFrame) -> pl.LazyFrame:
@@ -50,6 +54,7 @@ class StoreWriter:
             pl.PartitionBy(self.staging, key=DAY, include_key=False, file_path_provider=path),
             mkdir=True,
             lazy=True,
+            **PARQUET_WRITE,
         )
 
     def commit(self) -> int:

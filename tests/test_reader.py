@@ -172,7 +172,9 @@ def test_counts_skips_and_rejects(ingest_lines: IngestLines) -> None:
     got = ingest_lines(lines, log_format="combined")
     rep = got.report
     assert (rep.lines, rep.parsed, rep.skipped, rep.rejected) == (7, 2, 3, 2)
-    assert got.requests[s.REQUEST].to_list() == ["GET / HTTP/1.1", "\x16\x03\x01\x00"]
+    # A request line that splits is kept split; a binary probe stays whole, decoded.
+    assert got.requests[s.REQUEST].to_list() == [None, "\x16\x03\x01\x00"]
+    assert got.requests[s.METHOD].to_list() == ["GET", None]
     assert got.requests[s.METHOD].to_list() == ["GET", None]
     assert dict(zip(got.rejected[s.LINE_NO], got.rejected[s.REASON], strict=True)) == {
         6: "the client address is not an IP address",

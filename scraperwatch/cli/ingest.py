@@ -23,7 +23,7 @@ from scraperwatch.cli.common import (
 )
 from scraperwatch.errors import OutputError, ScraperwatchError
 from scraperwatch.reader import ReadOptions, open_logs
-from scraperwatch.store import StoreWriter
+from scraperwatch.store import PARQUET_WRITE, StoreWriter
 
 
 def _check_writable(path: Path) -> None:
@@ -77,7 +77,7 @@ def ingest(
             if writer:
                 plans.append(writer.sink(requests))
             if tmp_out:
-                plans.append(requests.sink_parquet(tmp_out, lazy=True))
+                plans.append(requests.sink_parquet(tmp_out, lazy=True, **PARQUET_WRITE))
             return plans
 
         try:

@@ -18,7 +18,7 @@ from scraperwatch import schema as s
 from scraperwatch.console import NullReporter, Reporter
 from scraperwatch.errors import InputError
 from scraperwatch.reader import FileReport, ReadOptions, open_logs
-from scraperwatch.store import DAY, scan_store
+from scraperwatch.store import DAY, PARQUET_WRITE, scan_store
 
 
 class QueryError(InputError):
@@ -131,7 +131,7 @@ def open_requests(source: RequestSource, *, reporter: Reporter | None = None) ->
 
     def work(requests: pl.LazyFrame) -> list[pl.LazyFrame]:
         kept = requests if cond is None else requests.filter(cond)
-        return [kept.sink_parquet(part, lazy=True)]
+        return [kept.sink_parquet(part, lazy=True, **PARQUET_WRITE)]
 
     result = Requests(pl.LazyFrame(), logs.reports, tmpdir)
     try:

@@ -240,6 +240,9 @@ def crowdsec_cases() -> Iterator[Case]:
 
 # --- Vector VRL ---------------------------------------------------------------------------
 
+# METHOD TARGET [PROTOCOL]: such a request line is stored split, with `request` null.
+_REQUEST_LINE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*) ([^ ]+)(?: (HTTP/[0-9.]+))?")
+
 VRL_FORMATS = {"combined": "combined", "main": "main", "ingress_upstreaminfo": "upstreaminfo"}
 VRL_FIELDS = {
     "client": s.CLIENT_IP,
@@ -303,6 +306,19 @@ def vrl_cases() -> Iterator[Case]:
         for col in VRL_OPTIONAL:
             if col not in exp:
                 exp[col] = None  # VRL drops the field; here the column is null
+        split = _REQUEST_LINE.fullmatch(want["request"])
+        if split:
+            # The line splits: method, path, query and protocol hold it, `request` is null.
+            method, target, protocol = split.groups()
+            path, _, query = target.partition("?")
+            exp |= {
+                s.REQUEST: None,
+                s.METHOD: method,
+                s.PATH: nginx_decode(path),
+                s.QUERY: nginx_decode(query) if "?" in target else None,
+                s.PROTOCOL: protocol,
+            }
+            notes.append("request split into method, path, query, protocol")
         if "\\x" in want["request"]:
             notes.append("escapes decoded")
         if want["request"] == "":
