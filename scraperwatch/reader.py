@@ -110,12 +110,16 @@ class Logs:
                 )
             else:
                 lines = lines.with_columns(pl.col(ROW).cast(pl.Int64))
-            marked = pl.col(LINE).str.starts_with(MARK)
-            frame = src.parse(lines).with_columns(
-                pl.when(marked)
-                .then(pl.col(LINE).str.strip_prefix(MARK))
-                .otherwise(pl.col(REASON))
-                .alias(REASON),
+            frame = src.parse(lines)
+            if i in self._careful:  # only a careful copy holds marked lines
+                marked = pl.col(LINE).str.starts_with(MARK)
+                frame = frame.with_columns(
+                    pl.when(marked)
+                    .then(pl.col(LINE).str.strip_prefix(MARK))
+                    .otherwise(pl.col(REASON))
+                    .alias(REASON)
+                )
+            frame = frame.with_columns(
                 pl.lit(item.name).alias(s.SOURCE_FILE),
                 pl.lit(src.label).alias(s.SOURCE_FORMAT),
             )

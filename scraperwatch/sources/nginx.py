@@ -10,7 +10,6 @@ from scraperwatch.sources.base import SKIP, LogSource, basic_reasons
 from scraperwatch.sources.fields import LINE, REASON, variables_to_columns
 from scraperwatch.sources.logformat import (
     FIXED_WIDTH,
-    PATTERNS,
     Escape,
     LogFormat,
     SplitPlan,
@@ -81,7 +80,11 @@ class NginxSource(LogSource):
             if seg.single_variable is None and seg.variables and (plan := seg.split_plan())
         }
         for i, plan in plans.items():
-            frame = _apply_plan(frame, i, plan, assigned, checks, temporary)
+            frame = _apply_plan(frame, i, plan, assigned, temporary)
+            # The segment's own regex says whether it matches (the one the regex way uses, so
+            # both ways agree on every line); one regex call costs less than the checks of
+            # each literal and value it replaces.
+            checks.append(pl.col(f"_seg{i}").str.contains(segments[i].regex()))
         # Other segments' regexes run once each into a struct column: fields taken from an
         # expression would make Polars run the regex once per field.
         regexes = {
@@ -156,15 +159,14 @@ def _apply_plan(
     index: int,
     plan: SplitPlan,
     assigned: dict[str, pl.Expr],
-    checks: list[pl.Expr],
     temporary: list[str],
 ) -> pl.LazyFrame:
     """Take segment `index` apart by its split plan: slices and one-space splits, no regex.
 
     Each step materialises what is left of the segment as a column (`_r<index>_<k>`); the
-    values and the checks (literals in place, numbers that are numbers) are added to
-    `assigned` and `checks`. Values are checked against the same patterns as in the regex,
-    so that both ways give the same verdict on every line.
+    values are added to `assigned`. Whether the segment matches at all is the caller's check
+    (the segment's regex): on a segment that matches, the steps give the values the regex
+    would capture.
     """
     rest = f"_seg{index}"
     pending_space = False  # a word step has consumed the space that starts the next literal
@@ -179,8 +181,6 @@ def _apply_plan(
             temporary.append(col)
             cols[col] = expr
             assigned.setdefault(var, pl.col(col))
-            if var in PATTERNS:  # the form the regex would demand (a status of 1-3 digits)
-                checks.append(pl.col(col).str.contains(f"^(?:{PATTERNS[var]})$"))
         frame = frame.with_columns(**cols)
         rest = name
 
@@ -190,7 +190,6 @@ def _apply_plan(
             lit = x[1:] if pending_space else x
             pending_space = False
             if lit:  # (a word step took the literal's only character, its space)
-                checks.append(cur.str.starts_with(lit))
                 step(cur.str.slice(len(lit)), {})
         elif kind == "fixed":
             width = FIXED_WIDTH[x]
@@ -202,15 +201,12 @@ def _apply_plan(
     for kind, x in plan.right:
         cur = pl.col(rest)
         if kind == "lit":
-            checks.append(cur.str.ends_with(x))
             step(cur.str.head(-len(x)), {})
         else:
             width = FIXED_WIDTH[x]
             step(cur.str.head(-width), {x: cur.str.tail(width)})
-    cur = pl.col(rest)
-    if plan.middle is None:
-        checks.append(cur == "")
-    else:
+    if plan.middle is not None:
+        cur = pl.col(rest)
         step(cur, {plan.middle: cur})
     return frame
 
