@@ -525,7 +525,7 @@ def _realip(base: pl.Expr, xff: pl.Expr, trusted: Sequence[str]) -> pl.Expr:
 def _head_lines(item: LogInput) -> list[str]:
     head = read_head(item)
     text = head.decode("utf-8", "replace")
-    lines = [line.removesuffix("\r") for line in text.split("\n")]  # as scan_lines reads
+    lines = [line.removesuffix("\r") for line in text.split("\n")]  # as scan_text_lines reads
     if len(head) >= 64 * 1024:
         lines = lines[:-1]  # the last one is cut
     return lines[:200]
