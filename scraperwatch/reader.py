@@ -104,12 +104,10 @@ class Logs:
                 # it runs once per batch of lines, in the same pass. (Only on a terminal: a
                 # Python call per batch costs the streaming engine several percent.)
                 lines = lines.with_columns(
-                    pl.col(ROW)
-                    .cast(pl.Int64)
-                    .map_batches(self._ticker(i), return_dtype=pl.Int64, is_elementwise=True)
+                    pl.col(ROW).map_batches(
+                        self._ticker(i), return_dtype=pl.Int64, is_elementwise=True
+                    )
                 )
-            else:
-                lines = lines.with_columns(pl.col(ROW).cast(pl.Int64))
             frame = src.parse(lines)
             if i in self._careful:  # only a careful copy holds marked lines
                 marked = pl.col(LINE).str.starts_with(MARK)
@@ -323,7 +321,7 @@ class Logs:
 
 
 def scan_text_lines(path: Path, *, first: int = 1) -> pl.LazyFrame:
-    """The lines of a file (plain, gzip or zstd) as LINE, numbered from `first` in ROW.
+    """The lines of a file (plain, gzip or zstd) as LINE, numbered from `first` in ROW (Int64).
 
     Read by Polars' CSV reader with NUL as the separator and no quoting, not by `scan_lines`:
     the same lines (a final `\r` dropped, empty lines kept as ""), in batches four times
@@ -342,7 +340,7 @@ def scan_text_lines(path: Path, *, first: int = 1) -> pl.LazyFrame:
         raise_if_empty=False,
         infer_schema=False,
     )
-    return lines.with_columns(pl.col(LINE).fill_null(""))
+    return lines.with_columns(pl.col(LINE).fill_null(""), pl.col(ROW).cast(pl.Int64))
 
 
 def _fails(path: Path, source: LogSource) -> bool:
