@@ -1,5 +1,5 @@
 """`python -m scraperwatch` runs the command line."""
 
-from scraperwatch.cli import main
+from scraperwatch.cli import run
 
-main()
+run()

@@ -15,6 +15,7 @@ import re
 import tempfile
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -24,7 +25,7 @@ import polars as pl
 from scraperwatch import schema as s
 from scraperwatch.console import NullReporter, Reporter
 from scraperwatch.errors import InputError, LogSourceError, MalformedLogError
-from scraperwatch.sources import SourceName, sniff, source_for
+from scraperwatch.sources import SourceName, caddyfast, sniff, source_for
 from scraperwatch.sources.base import NUL_REASON, SKIP, LogSource
 from scraperwatch.sources.caddy import CADDY_CLIENT, DOCKER_PREFIX, CaddySource
 from scraperwatch.sources.fields import (
@@ -35,7 +36,13 @@ from scraperwatch.sources.fields import (
     normalize_address,
     normalize_ip,
 )
-from scraperwatch.sources.files import LogInput, expand_inputs, iter_lines, read_head
+from scraperwatch.sources.files import (
+    LogInput,
+    count_lines,
+    expand_inputs,
+    iter_lines,
+    read_head,
+)
 from scraperwatch.sources.nginx import NginxSource
 
 # The careful path marks a line it could not repair with this prefix and the reason.
@@ -52,6 +59,9 @@ class ReadOptions:
     log_format: str | None = None  # None/"auto": sniff each file; else a name or log_format
     trusted_proxies: tuple[str, ...] = ()
     strict: bool = False
+    # Plain Caddy logs are decoded by DuckDB (caddyfast.py), with the line reader as its
+    # fallback; False (or SCRAPERWATCH_FAST_JSON=0) reads every file with the line reader.
+    fast_json: bool = True
 
 
 @dataclass
@@ -75,6 +85,8 @@ class Logs:
     reports: list[FileReport]
     options: ReadOptions
     _careful: dict[int, LogInput] = field(default_factory=dict)
+    # Inputs the fast reader gave up on (or could not vouch for): read with the line reader.
+    _slow: set[int] = field(default_factory=set)
     # Lines of each file before what `inputs[i]` holds (a tail read by a nightly run), so that
     # line numbers stay those of the whole file; empty means 0 for every input.
     line_offsets: list[int] = field(default_factory=list)
@@ -98,7 +110,10 @@ class Logs:
         for i, (item, src) in enumerate(zip(self.inputs, self.sources, strict=True)):
             path = self._careful.get(i, item).path
             first = 1 + (self.line_offsets[i] if i < len(self.line_offsets) else 0)
-            lines = scan_text_lines(path, first=first)
+            fast = i in self._fast()
+            lines = (
+                caddyfast.scan(path, first=first) if fast else scan_text_lines(path, first=first)
+            )
             if self._reporter is not None and self._reporter.live:
                 # The progress callback rides on the line number, which every output needs:
                 # it runs once per batch of lines, in the same pass. (Only on a terminal: a
@@ -108,7 +123,11 @@ class Logs:
                         self._ticker(i), return_dtype=pl.Int64, is_elementwise=True
                     )
                 )
-            frame = src.parse(lines)
+            if fast:
+                assert isinstance(src, CaddySource)
+                frame = src.fields(lines)
+            else:
+                frame = src.parse(lines)
             if i in self._careful:  # only a careful copy holds marked lines
                 marked = pl.col(LINE).str.starts_with(MARK)
                 frame = frame.with_columns(
@@ -125,6 +144,22 @@ class Logs:
         if not frames:
             return pl.LazyFrame()
         return pl.concat(frames, how="diagonal_relaxed")
+
+    def _fast(self) -> set[int]:
+        """The inputs that the fast reader reads: plain Caddy logs (DuckDB reads neither
+        bzip2 nor xz, and the line count that vouches for its rows needs a plain file)."""
+        if not self.options.fast_json or os.environ.get("SCRAPERWATCH_FAST_JSON") == "0":
+            return set()
+        if not caddyfast.available():
+            return set()
+        return {
+            i
+            for i, (item, src) in enumerate(zip(self.inputs, self.sources, strict=True))
+            if isinstance(src, CaddySource)
+            and item.compression is None
+            and i not in self._careful
+            and i not in self._slow
+        }
 
     def requests(self) -> pl.LazyFrame:
         """Parsed lines in the canonical schema (extra nginx variables as var_* columns)."""
@@ -233,27 +268,76 @@ class Logs:
         rep.start(f"reading {len(self.inputs)} file{'s' if len(self.inputs) != 1 else ''}", total)
         self._reporter = rep
         self._plan = None  # built again: with a progress callback when progress is shown
+        repaired = False
         try:
-            for attempt in range(2):
+            while True:
+                fast = self._fast()
                 plans = [
                     *work(self.requests()),
                     self.counts(),
                     self.rejected().head(MAX_REJECTED_KEPT),
                 ]
+                # The fast reader's rows are vouched for by the file's line count, counted
+                # beside the read (memchr; the GIL is released while reading).
+                pool = ThreadPoolExecutor(max_workers=1) if fast else None
+                line_counts = {
+                    i: pool.submit(count_lines, self.inputs[i].path)
+                    for i in fast
+                    if pool is not None
+                }
                 try:
                     *results, counts, rejected = pl.collect_all(plans, engine="streaming")
-                    break
+                except caddyfast.FastReadError:
+                    # DuckDB could not read a file (a docker prefix, broken JSON, bytes that
+                    # are not UTF-8 ...): read those with the line reader.
+                    self._fall_back(fast)
+                    continue
                 except (pl.exceptions.ComputeError, OSError) as err:
-                    if attempt or not self._repair(rep):
+                    if repaired or not self._repair(rep):
                         if isinstance(err, OSError):
                             raise  # not the logs: an output that cannot be written
                         raise LogSourceError(f"cannot read the logs: {err}") from err
+                    repaired = True
+                    continue
+                finally:
+                    if pool is not None:
+                        pool.shutdown(cancel_futures=True)
+                unsure = self._unsure(fast, counts, line_counts)
+                if not unsure:
+                    break
+                self._fall_back(unsure)
         finally:
             self._reporter = None
             rep.finish()
         self._apply_counts(counts)
         self._check(rejected)
         return results, rejected
+
+    def _fall_back(self, indices: set[int]) -> None:
+        self._slow |= indices
+        self._plan = None
+
+    def _unsure(
+        self, fast: set[int], counts: pl.DataFrame, line_counts: dict[int, Future[int]]
+    ) -> set[int]:
+        """The fast-read inputs whose rows cannot be vouched for: another number of rows than
+        the file has lines (DuckDB skips blank lines, which would shift the line numbers), or
+        a rejected row (a rejected record needs the line's text, which the fast reader does
+        not keep). Counting a file's lines costs a twentieth of reading it."""
+        by_name = {row[s.SOURCE_FILE]: row for row in counts.iter_rows(named=True)}
+        names = [item.name for item in self.inputs]
+        unsure = set()
+        for i in fast:
+            row = by_name.get(names[i])
+            lines = line_counts[i].result()
+            if row is None:
+                if lines:
+                    unsure.add(i)
+                continue
+            rejected = row["lines"] - row["parsed"] - row["skipped"]
+            if row["lines"] != lines or rejected or names.count(names[i]) > 1:
+                unsure.add(i)
+        return unsure
 
     def _apply_counts(self, counts: pl.DataFrame) -> None:
         by_name = {r["source_file"]: r for r in counts.iter_rows(named=True)}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Annotated, Final, ParamSpec, TypeVar
+from typing import Annotated, Final, NoReturn, ParamSpec, TypeVar
 
 import typer
 
@@ -115,3 +117,26 @@ def main() -> None:
             "Rerun with --debug for the traceback and report it."
         )
         sys.exit(int(ExitCode.INTERNAL))
+
+
+def run() -> NoReturn:
+    """The console script: `main`, then exit without the interpreter's teardown.
+
+    Unloading Polars, DuckDB and pyarrow takes 0.1 to 0.2 s, a twentieth of reading a
+    million lines and most of a short run. Nothing is left for it to do: every command
+    closes its files and removes its temporary files in `finally` blocks, and the output
+    streams are flushed here. (Tests call `main` or the Typer app, which exit normally.)
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        if isinstance(done.code, str):
+            print(done.code, file=sys.stderr)
+            code = 1
+        else:
+            code = done.code or 0
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code)

@@ -25,11 +25,10 @@ _HEADERS: Final = {
 # Only the fields read are declared; json_decode ignores the others (resp_headers and so on).
 # `ts` and `duration` are read as text: numbers by default, strings when the admin set
 # `time_format` or `duration_format` in the Caddyfile.
-_DTYPE: Final = pl.Struct(
+DTYPE: Final = pl.Struct(
     {
         "ts": pl.String(),
         "logger": pl.String(),
-        "msg": pl.String(),
         "request": pl.Struct(
             {
                 "remote_ip": pl.String(),
@@ -53,6 +52,17 @@ _DTYPE: Final = pl.Struct(
 DOCKER_PREFIX: Final = r"^[A-Za-z0-9_.-]+\s+\|\s(?:\d{4}-\d\d-\d\dT[0-9:.]+(?:Z|[+-]\d\d:\d\d)\s)?"
 # The client after Caddy's trusted_proxies (Caddy >= 2.7); the reader makes it client_ip.
 CADDY_CLIENT: Final = "_caddy_client"
+# Columns between decoding and `fields`: the decoded JSON, whether the line is a JSON object,
+# and whether it is an access logger's.
+DOC: Final = "_doc"
+IS_OBJECT: Final = "_object"
+IS_ACCESS: Final = "_access"
+# Set by the fast reader (caddyfast.py) on rows it cannot answer for exactly: rejected with
+# UNSURE_REASON, which makes the reader read the file again with the line reader.
+UNSURE: Final = "_unsure"
+UNSURE_REASON: Final = "a number field the fast reader cannot read exactly"
+# Caddy's access loggers are named http.log.access[.NAME]; every other logger is skipped.
+ACCESS_LOGGER: Final = "http.log.access"
 
 
 class CaddySource(LogSource):
@@ -61,6 +71,10 @@ class CaddySource(LogSource):
     name: ClassVar[str] = "caddy"
 
     def parse(self, lines: pl.LazyFrame) -> pl.LazyFrame:
+        return self.fields(self.decode(lines))
+
+    def decode(self, lines: pl.LazyFrame) -> pl.LazyFrame:
+        """Lines to DOC (the decoded JSON), IS_OBJECT and IS_ACCESS (see `fields`)."""
         line = pl.col(LINE)
         # The prefix regex and the strip only on lines that are not a bare JSON object: on
         # the others they would copy every line (a kilobyte each) for nothing.
@@ -70,9 +84,8 @@ class CaddySource(LogSource):
         frame = lines.with_columns(raw.alias("_raw"))
         raw = pl.col("_raw")
         is_object = raw.str.starts_with("{") & raw.str.ends_with("}")
-        # Caddy's access loggers are named http.log.access[.NAME]; everything else is skipped.
-        # (Caddy writes no spaces there: the literal test answers for nearly every line, and
-        # the regex runs only where it fails.)
+        # Is it an access logger's line? (Caddy writes no spaces there: the literal test
+        # answers for nearly every line, and the regex runs only where it fails.)
         exact = raw.str.contains('"logger":"http.log.access', literal=True)
         spaced = (
             pl.when(~exact)
@@ -86,26 +99,37 @@ class CaddySource(LogSource):
             pl.when(is_object & is_access)
             .then(raw)
             .otherwise(pl.lit("{}"))
-            .str.json_decode(_DTYPE)
-            .alias("_doc"),
-            is_object.alias("_object"),
-            is_access.alias("_access"),
-        )
-        doc = pl.col("_doc")
+            .str.json_decode(DTYPE)
+            .alias(DOC),
+            is_object.alias(IS_OBJECT),
+            is_access.alias(IS_ACCESS),
+        ).drop("_raw")
+        # The text test above could be fooled by a nested "logger" key: for a decoded line the
+        # decoded field decides, as in the fast reader. (A line cut short keeps the text test:
+        # an access-log line that lost its end is rejected, not skipped.)
+        logger = pl.col(DOC).struct.field("logger").str.starts_with(ACCESS_LOGGER)
+        access = pl.col(IS_ACCESS) & (~pl.col(IS_OBJECT) | logger.fill_null(False))
+        return frame.with_columns(access.alias(IS_ACCESS))
+
+    def fields(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        """The request columns and REASON from decoded lines: LINE, ROW, DOC (a struct of the
+        `DTYPE` fields), IS_OBJECT (the line is a JSON object) and IS_ACCESS (of an access
+        logger). Shared by the line reader above and the fast reader (caddyfast.py)."""
+        doc = pl.col(DOC)
         req = doc.struct.field("request")
         hdr = req.struct.field("headers")
         duration_text = doc.struct.field("duration")
+        seconds = duration_text.cast(pl.Float64, strict=False)
         duration = pl.coalesce(
-            duration_text.cast(pl.Float64, strict=False),
-            # duration_format string: "1.5ms", "2s" ... Go's time.Duration text
-            _go_duration(duration_text),
+            seconds,
+            # duration_format string: "1.5ms", "2s" ... Go's time.Duration text (the regex
+            # only where the text is no number: a third of the cost on a default log)
+            _go_duration(pl.when(seconds.is_null()).then(duration_text)),
         )
         client = req.struct.field("client_ip")
+        host = req.struct.field("host")
         path, query = split_target(req.struct.field("uri"))
-        headers = {
-            col: _empty_is_null(hdr.struct.field(name).list.join(", "))
-            for name, col in _HEADERS.items()
-        }
+        headers = {col: _join(hdr.struct.field(name)) for name, col in _HEADERS.items()}
         frame = frame.with_columns(
             **{
                 s.TS: _caddy_time(doc.struct.field("ts")),
@@ -114,7 +138,9 @@ class CaddySource(LogSource):
                 ),
                 CADDY_CLIENT: pl.when(client != "").then(client),
                 s.METHOD: req.struct.field("method"),
-                s.HOST: req.struct.field("host").str.replace(r":\d+$", ""),
+                s.HOST: pl.when(host.str.contains(":", literal=True))
+                .then(host.str.replace(r":\d+$", ""))
+                .otherwise(host),
                 s.PATH: path,
                 s.QUERY: query,
                 s.PROTOCOL: req.struct.field("proto"),
@@ -125,15 +151,24 @@ class CaddySource(LogSource):
                 **headers,
             }
         )
+        # An empty header is null, as an absent one (a step of its own: inside the step
+        # above, Polars would join each header twice).
+        frame = frame.with_columns(_empty_is_null(pl.col(col)) for col in _HEADERS.values())
         frame = python_fixups(frame, text=(), addresses=(s.PEER_IP, CADDY_CLIENT), escaped=None)
+        unsure = (
+            [pl.when(pl.col(UNSURE)).then(pl.lit(UNSURE_REASON))]
+            if UNSURE in frame.collect_schema().names()
+            else []
+        )
         return frame.with_columns(
             pl.coalesce(
+                *unsure,
                 basic_reasons(pl.col(LINE)),
-                pl.when(~pl.col("_object") & pl.col("_access")).then(
+                pl.when(~pl.col(IS_OBJECT) & pl.col(IS_ACCESS)).then(
                     pl.lit("an access-log entry that is not a whole JSON object (cut short?)")
                 ),
-                pl.when(~pl.col("_object")).then(pl.lit(SKIP_FOREIGN + "not a JSON object")),
-                pl.when(~pl.col("_access")).then(pl.lit(SKIP + "not an access-log entry")),
+                pl.when(~pl.col(IS_OBJECT)).then(pl.lit(SKIP_FOREIGN + "not a JSON object")),
+                pl.when(~pl.col(IS_ACCESS)).then(pl.lit(SKIP + "not an access-log entry")),
                 pl.when(pl.col(s.TS).is_null()).then(
                     pl.lit(
                         "no usable `ts` time (Caddy's time_format must be a number or "
@@ -145,12 +180,20 @@ class CaddySource(LogSource):
                 ),
                 pl.when(pl.col(s.STATUS).is_null()).then(pl.lit("no usable `status`")),
             ).alias(REASON)
-        ).drop("_raw", "_doc", "_object", "_access")
+        ).drop(DOC, IS_OBJECT, IS_ACCESS, *([UNSURE] if unsure else []))
 
 
 def _empty_is_null(expr: pl.Expr) -> pl.Expr:
     # (Not `.replace("", None)`: that makes Polars' streaming engine hold every row in memory.)
     return pl.when(expr != "").then(expr)
+
+
+def _join(values: pl.Expr) -> pl.Expr:
+    """A header's values joined with ", " (as HTTP allows). Nearly every header is sent once:
+    `list.join` only for the others, the first value for those (a third of the cost). (Not
+    a Python function per batch: cheaper alone, it stalls the streaming engine.)"""
+    several = pl.when(values.list.len() > 1).then(values).list.join(", ")
+    return pl.coalesce(several, values.list.first())
 
 
 def _caddy_time(ts_text: pl.Expr) -> pl.Expr:

@@ -263,3 +263,19 @@ def iter_lines(item: LogInput) -> Iterator[bytes]:
     """Raw lines of a file, for the careful path (damaged files)."""
     with open_decompressed(item.path, item.compression) as fh:
         yield from fh
+
+
+def count_lines(path: Path) -> int:
+    """The lines of a plain file as the line reader counts them (a last line without its
+    newline counts too), at memory speed in constant memory.
+
+    (`bytes.replace` finds a single byte with memchr: three times faster than `bytes.count`
+    here. Polars' own row count maps the whole file, which shows as resident memory.)
+    """
+    count = 0
+    last = b"\n"
+    with path.open("rb", buffering=0) as fh:
+        while chunk := fh.read(1 << 20):
+            count += len(chunk) - len(chunk.replace(b"\n", b""))
+            last = chunk[-1:]
+    return count + (last != b"\n")
