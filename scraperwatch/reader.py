@@ -74,6 +74,10 @@ class FileReport:
     skipped: int = 0
     rejected: int = 0
     notes: list[str] = field(default_factory=list)
+    # Which reader read it: "duckdb" (caddyfast.py) or "lines"; and, when the fast reader
+    # gave the file up, why.
+    reader: str = "lines"
+    fallback: str | None = None
 
 
 @dataclass
@@ -85,8 +89,10 @@ class Logs:
     reports: list[FileReport]
     options: ReadOptions
     _careful: dict[int, LogInput] = field(default_factory=dict)
-    # Inputs the fast reader gave up on (or could not vouch for): read with the line reader.
+    # Inputs the fast reader gave up on (or could not vouch for): read with the line reader;
+    # and why.
     _slow: set[int] = field(default_factory=set)
+    _fallbacks: dict[int, str] = field(default_factory=dict)
     # Lines of each file before what `inputs[i]` holds (a tail read by a nightly run), so that
     # line numbers stay those of the whole file; empty means 0 for every input.
     line_offsets: list[int] = field(default_factory=list)
@@ -287,10 +293,11 @@ class Logs:
                 }
                 try:
                     *results, counts, rejected = pl.collect_all(plans, engine="streaming")
-                except caddyfast.FastReadError:
+                except caddyfast.FastReadError as err:
                     # DuckDB could not read a file (a docker prefix, broken JSON, bytes that
                     # are not UTF-8 ...): read those with the line reader.
-                    self._fall_back(fast)
+                    failed = {i for i in fast if self.inputs[i].path == err.path} or fast
+                    self._fall_back(dict.fromkeys(failed, f"DuckDB could not read it: {err}"))
                     continue
                 except (pl.exceptions.ComputeError, OSError) as err:
                     if repaired or not self._repair(rep):
@@ -309,34 +316,38 @@ class Logs:
         finally:
             self._reporter = None
             rep.finish()
+        for i, report in enumerate(self.reports):
+            report.reader = "duckdb" if i in fast else "lines"
+            report.fallback = self._fallbacks.get(i)
         self._apply_counts(counts)
         self._check(rejected)
         return results, rejected
 
-    def _fall_back(self, indices: set[int]) -> None:
-        self._slow |= indices
+    def _fall_back(self, why: dict[int, str]) -> None:
+        self._slow |= set(why)
+        self._fallbacks.update(why)
         self._plan = None
 
     def _unsure(
         self, fast: set[int], counts: pl.DataFrame, line_counts: dict[int, Future[int]]
-    ) -> set[int]:
+    ) -> dict[int, str]:
         """The fast-read inputs whose rows cannot be vouched for: another number of rows than
         the file has lines (DuckDB skips blank lines, which would shift the line numbers), or
         a rejected row (a rejected record needs the line's text, which the fast reader does
         not keep). Counting a file's lines costs a twentieth of reading it."""
         by_name = {row[s.SOURCE_FILE]: row for row in counts.iter_rows(named=True)}
         names = [item.name for item in self.inputs]
-        unsure = set()
+        unsure: dict[int, str] = {}
         for i in fast:
             row = by_name.get(names[i])
             lines = line_counts[i].result()
-            if row is None:
-                if lines:
-                    unsure.add(i)
-                continue
-            rejected = row["lines"] - row["parsed"] - row["skipped"]
-            if row["lines"] != lines or rejected or names.count(names[i]) > 1:
-                unsure.add(i)
+            rows = 0 if row is None else int(row["lines"])
+            if rows != lines:
+                unsure[i] = f"DuckDB gave {rows} rows for {lines} lines (blank lines?)"
+            elif row is not None and row["lines"] - row["parsed"] - row["skipped"]:
+                unsure[i] = "lines were rejected, and a rejected record needs the line's text"
+            elif names.count(names[i]) > 1:
+                unsure[i] = "another input has the same name"
         return unsure
 
     def _apply_counts(self, counts: pl.DataFrame) -> None:

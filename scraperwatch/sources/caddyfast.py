@@ -105,7 +105,11 @@ def _connect() -> duckdb.DuckDBPyConnection:
 
 
 class FastReadError(Exception):
-    """DuckDB could not read the file; the line reader reads it instead."""
+    """DuckDB could not read the file at `path`; the line reader reads it instead."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 def scan(path: Path, *, first: int = 1) -> pl.LazyFrame:
@@ -146,7 +150,7 @@ def scan(path: Path, *, first: int = 1) -> pl.LazyFrame:
                     if left is not None and left <= 0:
                         return
             except duckdb.Error as err:
-                raise FastReadError(f"{path}: {err}") from err
+                raise FastReadError(path, str(err).strip()) from err
         finally:
             con.close()
 
