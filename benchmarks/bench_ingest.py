@@ -9,6 +9,9 @@ the same hot file:
     scraperwatch ingest FILE -o OUT.parquet -q              what we measure
     goaccess FILE --log-format=COMBINED|CADDY -o OUT.json   the reference (Debian's 1.7)
 
+and, for Caddy, `scraperwatch ingest` with SCRAPERWATCH_FAST_JSON=0 (the line reader alone,
+the reference of the DuckDB reader; docs/schema.md, "Two readers for Caddy"),
+
 and prints wall seconds, lines/s, MB/s and peak RSS of each, the ratios, and the targets of
 issue 2 (section 7) as PASS/FAIL, as a Markdown table for benchmarks/RESULTS.md.
 `--big` adds the memory check: ingest of a file ten times the 5M one (50M lines, about 11 GB
@@ -87,22 +90,23 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-def measure(cmd: list[str], tmp: Path) -> Run:
+def measure(cmd: list[str], tmp: Path, env: dict[str, str] | None = None) -> Run:
     """Run cmd (stdout discarded, stderr kept on failure); wall time and peak RSS."""
+    environ = {**os.environ, **env} if env else None
     tfile = tmp / "time.out"
     err = tmp / "stderr.out"
     if Path(TIME_BIN).exists():
         full = [TIME_BIN, "-f", "%e %M %U %S", "-o", str(tfile), *cmd]
         with err.open("wb") as fh:
             t = time.perf_counter()
-            rc = subprocess.call(full, stdout=subprocess.DEVNULL, stderr=fh)
+            rc = subprocess.call(full, stdout=subprocess.DEVNULL, stderr=fh, env=environ)
             wall = time.perf_counter() - t
         fields = tfile.read_text().split()[-4:]  # "Command exited with ..." may come first
         _, rss, user, sys_ = fields
     else:
         full = [sys.executable, "-c", _RUSAGE_WRAPPER, str(tfile), *cmd]
         with err.open("wb") as fh:
-            rc = subprocess.call(full, stderr=fh)
+            rc = subprocess.call(full, stderr=fh, env=environ)
         wall_s, rss, user, sys_, rc_s = tfile.read_text().split()
         wall, rc = float(wall_s), int(rc_s)
     if rc != 0:
@@ -144,6 +148,10 @@ def bench_file(path: Path, fmt: str, lines: int, args: argparse.Namespace, tmp: 
         "wc -l": ["wc", "-l", str(path)],
         "scraperwatch ingest": [args.scraperwatch, "ingest", str(path), "-o", str(out_pq), "-q"],
     }
+    # Caddy: the line reader too (the fast reader turned off), as the reference of the fast one.
+    envs = {"scraperwatch ingest, line reader": {"SCRAPERWATCH_FAST_JSON": "0"}}
+    if fmt == "caddy":
+        commands["scraperwatch ingest, line reader"] = commands["scraperwatch ingest"]
     if goaccess:
         commands["GoAccess 1.7"] = [
             args.goaccess, str(path), f"--log-format={ga_format}", "--no-global-config",
@@ -158,8 +166,8 @@ def bench_file(path: Path, fmt: str, lines: int, args: argparse.Namespace, tmp: 
     for i in range(args.repeat):
         for tool, cmd in commands.items():  # paired: the three tools on the same hot file
             log(f"{name}: {tool} (run {i + 1}/{args.repeat})")
-            rows[tool].runs.append(measure(cmd, tmp))
-            if tool == "scraperwatch ingest":
+            rows[tool].runs.append(measure(cmd, tmp, envs.get(tool)))
+            if tool.startswith("scraperwatch ingest"):
                 got = count_parquet_rows(out_pq)
                 rows[tool].note = f"{got:,} rows" + ("" if got == lines else f" (expected {lines:,})")  # fmt: skip
                 out_pq.unlink()
@@ -284,7 +292,7 @@ def render(rows: list[Row], info: dict[str, str], gen_times: list[str], load_bef
     def find(lines: int, tool: str, kind: str) -> Row | None:
         return next((r for r in rows if r.lines == lines and r.tool.startswith(tool) and kind in r.file), None)  # fmt: skip
 
-    sw5, ga5, swc = find(n5, "scraperwatch", "nginx"), find(n5, "GoAccess", "nginx"), find(n1, "scraperwatch", "Caddy")  # fmt: skip
+    sw5, ga5, swc = find(n5, "scraperwatch ingest", "nginx"), find(n5, "GoAccess", "nginx"), find(n1, "scraperwatch ingest", "Caddy")  # fmt: skip
     if sw5:
         rate = sw5.lines / sw5.wall
         out.append(f"- {n5:,} nginx lines: {rate:,.0f} lines/s, target ≥ {TARGET_NGINX_LINES_PER_S:,}: **{'PASS' if rate >= TARGET_NGINX_LINES_PER_S else 'FAIL'}**")  # fmt: skip
