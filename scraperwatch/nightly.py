@@ -238,7 +238,7 @@ def latest_ts(store: Path) -> datetime | None:
     if not days:
         return None
     value = (
-        pl.scan_parquet(str(days[-1] / "*.parquet"), schema={**s.REQUEST_SCHEMA})
+        pl.scan_parquet(sorted(days[-1].glob("*.parquet")), schema={**s.REQUEST_SCHEMA}, glob=False)
         .select(pl.col(s.TS).max())
         .collect()
         .item()

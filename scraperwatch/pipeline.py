@@ -480,7 +480,7 @@ def run_scan(
             return plans
 
         _, rejected = logs.run(work, reporter=rep)
-        result = judge(pl.scan_parquet(part), ctx, reporter=rep)
+        result = judge(pl.scan_parquet(part, glob=False), ctx, reporter=rep)
         result.reports = logs.reports
         result.rejected = rejected
         return result

@@ -152,8 +152,8 @@ class Logs:
         return pl.concat(frames, how="diagonal_relaxed")
 
     def _fast(self) -> set[int]:
-        """The inputs that the fast reader reads: plain Caddy logs (DuckDB reads neither
-        bzip2 nor xz, and the line count that vouches for its rows needs a plain file)."""
+        """The inputs that the fast reader reads: plain Caddy logs (the line count that vouches
+        for its rows needs a plain file) whose name DuckDB does not take for a glob."""
         if not self.options.fast_json or os.environ.get("SCRAPERWATCH_FAST_JSON") == "0":
             return set()
         if not caddyfast.available():
@@ -163,6 +163,7 @@ class Logs:
             for i, (item, src) in enumerate(zip(self.inputs, self.sources, strict=True))
             if isinstance(src, CaddySource)
             and item.compression is None
+            and caddyfast.can_read(item.path)
             and i not in self._careful
             and i not in self._slow
         }
@@ -434,6 +435,7 @@ def scan_text_lines(path: Path, *, first: int = 1) -> pl.LazyFrame:
         row_index_offset=first,
         raise_if_empty=False,
         infer_schema=False,
+        glob=False,  # a log named access[1].log is that file, not a pattern
     )
     return lines.with_columns(pl.col(LINE).fill_null(""), pl.col(ROW).cast(pl.Int64))
 

@@ -78,13 +78,17 @@ class StoreWriter:
 
 def scan_store(store: Path) -> pl.LazyFrame:
     """The stored requests, lazily; filters on `ts` and `day` are pushed down to Parquet."""
-    if not store.is_dir() or not any(store.glob(f"{DAY}=*/*.parquet")):
+    # The files are listed here, not given to Polars as a pattern: a store folder whose name
+    # holds [ or * would be read as a pattern of its own.
+    files = sorted(store.glob(f"{DAY}=*/*.parquet")) if store.is_dir() else []
+    if not files:
         raise InputError(
             f"{store}: no stored requests here; fill the store with "
             "`scraperwatch ingest LOGS --store DIR` or `scraperwatch scan --store DIR LOGS`"
         )
     return pl.scan_parquet(
-        str(store / f"{DAY}=*" / "*.parquet"),
+        files,
+        glob=False,
         hive_partitioning=True,
         schema={**s.REQUEST_SCHEMA},
         hive_schema={DAY: pl.Date()},

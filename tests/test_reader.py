@@ -515,3 +515,24 @@ def test_schema_doc_lists_every_column() -> None:
     doc = (Path(__file__).parents[1] / "docs" / "schema.md").read_text()
     for col in [*s.REQUEST_SCHEMA, *s.REJECTED_SCHEMA]:
         assert f"| `{col}` |" in doc, f"docs/schema.md does not document {col}"
+
+
+@pytest.mark.parametrize("name", ["access[1].log", "access*.log", "access?.log", "a{b,c}.log"])
+@pytest.mark.parametrize("fmt", ["combined", "caddy"])
+def test_a_log_named_like_a_pattern_is_read_as_itself(tmp_path: Path, name: str, fmt: str) -> None:
+    """Polars and DuckDB take `[`, `*`, `?` and `{` in a path for a pattern: a log so named
+    was read as no file at all (0 lines, silently) before they were told otherwise."""
+    (tmp_path / "access1.log").write_text(combined("192.0.2.99") + "\n")  # what [1] would match
+    line = combined() if fmt == "combined" else caddy()
+    path = tmp_path / name
+    path.write_text(line + "\n" + line + "\n")
+    logs = open_logs([path], ReadOptions(log_format=fmt))
+    try:
+        (requests,), _ = logs.run(lambda r: [r])
+    finally:
+        logs.cleanup()
+    assert (logs.reports[0].lines, logs.reports[0].parsed) == (2, 2)
+    assert requests[s.LINE_NO].to_list() == [1, 2]
+    assert "192.0.2.99" not in requests[s.CLIENT_IP].to_list()
+    if fmt == "caddy":  # DuckDB would read the name as a glob: the line reader reads it
+        assert logs.reports[0].reader == "lines"

@@ -112,3 +112,10 @@ def test_store_and_output_in_one_run(runner: CliRunner, tmp_path: Path) -> None:
 def test_scan_of_an_empty_store_says_how_to_fill_it(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="scraperwatch ingest LOGS --store DIR"):
         scan_store(tmp_path)
+
+
+def test_a_store_named_like_a_pattern(runner: CliRunner, tmp_path: Path) -> None:
+    """A store folder whose name holds `[` is listed, not given to Polars as a pattern."""
+    store = tmp_path / "store[1]"
+    _ingest(runner, store, str(ROTATION / "access.log"))
+    assert scan_store(store).collect().height == 3

@@ -44,7 +44,7 @@ def load_state(state_dir: Path) -> dict[str, dict[str, Any]]:
     if not path.exists():
         return {}
     try:
-        frame = pl.read_parquet(path)
+        frame = pl.read_parquet(path, glob=False)
     except (OSError, pl.exceptions.PolarsError) as err:
         raise ExportError(
             f"the expiry state {path} cannot be read ({err}); delete it to start afresh "

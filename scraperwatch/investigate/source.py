@@ -136,7 +136,7 @@ def open_requests(source: RequestSource, *, reporter: Reporter | None = None) ->
     result = Requests(pl.LazyFrame(), logs.reports, tmpdir)
     try:
         logs.run(work, reporter=rep)
-        result.frame = pl.scan_parquet(part)
+        result.frame = pl.scan_parquet(part, glob=False)
         yield result
     finally:
         logs.cleanup()

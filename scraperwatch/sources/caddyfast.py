@@ -58,9 +58,19 @@ _ROWS_PER_BATCH: Final = 64 * 1024
 PolarsType = pl.DataType | DataTypeClass
 
 
+# DuckDB reads a path with these as a glob (other files, or none): such a file is left to the
+# line reader.
+_GLOB_CHARACTERS: Final = frozenset("*?[]{}")
+
+
 def available() -> bool:
     """True when DuckDB can be imported (it is a dependency; a broken install falls back)."""
     return importlib.util.find_spec("duckdb") is not None
+
+
+def can_read(path: Path) -> bool:
+    """True when DuckDB reads `path` as itself (no glob character in its absolute name)."""
+    return not _GLOB_CHARACTERS.intersection(str(path.resolve()))
 
 
 def _duckdb_type(dtype: PolarsType) -> str:
@@ -130,7 +140,9 @@ def scan(path: Path, *, first: int = 1) -> pl.LazyFrame:
             import duckdb
 
             try:
-                rel = con.read_json(str(path), format="newline_delimited", columns=_columns())
+                rel = con.read_json(
+                    str(path.resolve()), format="newline_delimited", columns=_columns()
+                )
                 for batch in rel.to_arrow_reader(_ROWS_PER_BATCH):
                     df = pl.from_arrow(batch)
                     assert isinstance(df, pl.DataFrame)
