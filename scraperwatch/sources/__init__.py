@@ -64,6 +64,14 @@ class Sniffed:
 
 def sniff(head_lines: list[str], *, name: str) -> Sniffed:
     """Pick the format that parses most of the first lines of a file."""
+    lines = [h for h in head_lines if h.strip()]
+    if lines and all(h.lstrip().startswith("{") for h in lines):
+        # JSON objects: no nginx format parses a line that starts with `{` (the first field
+        # would be the address or the host), so Caddy is tried alone (a tenth of a second).
+        caddy = CaddySource()
+        share = caddy.share_parsed(head_lines)
+        if share >= MIN_SHARE:
+            return Sniffed(caddy, share, None)
     scores: list[tuple[float, int, LogSource]] = []
     for rank, cand in enumerate(CANDIDATES):
         src = source_for(cand)
