@@ -27,7 +27,7 @@ from scraperwatch.console import NullReporter, Reporter
 from scraperwatch.errors import InputError, LogSourceError, MalformedLogError
 from scraperwatch.sources import SourceName, caddyfast, sniff, source_for
 from scraperwatch.sources.base import NUL_REASON, SKIP, LogSource
-from scraperwatch.sources.caddy import CADDY_CLIENT, DOCKER_PREFIX, CaddySource
+from scraperwatch.sources.caddy import CADDY_CLIENT, DOCKER_PREFIX, UNSURE_REASON, CaddySource
 from scraperwatch.sources.fields import (
     LINE,
     REASON,
@@ -272,12 +272,18 @@ class Logs:
         # Plain files report their size; compressed ones inflate to an unknown size.
         sizes = [i.size if i.compression is None else None for i in self.inputs]
         total = None if None in sizes else sum(s for s in sizes if s is not None)
-        rep.start(f"reading {len(self.inputs)} file{'s' if len(self.inputs) != 1 else ''}", total)
+        label = f"reading {len(self.inputs)} file{'s' if len(self.inputs) != 1 else ''}"
+        rep.start(label, total)
         self._reporter = rep
         self._plan = None  # built again: with a progress callback when progress is shown
         repaired = False
+        attempt = 0
         try:
             while True:
+                if attempt:  # a file is read again (repaired, or by the line reader)
+                    rep.finish()
+                    rep.start(f"{label} again", total)
+                attempt += 1
                 fast = self._fast()
                 plans = [
                     *work(self.requests()),
@@ -310,7 +316,7 @@ class Logs:
                 finally:
                     if pool is not None:
                         pool.shutdown(cancel_futures=True)
-                unsure = self._unsure(fast, counts, line_counts)
+                unsure = self._unsure(fast, counts, rejected, line_counts)
                 if not unsure:
                     break
                 self._fall_back(unsure)
@@ -330,7 +336,11 @@ class Logs:
         self._plan = None
 
     def _unsure(
-        self, fast: set[int], counts: pl.DataFrame, line_counts: dict[int, Future[int]]
+        self,
+        fast: set[int],
+        counts: pl.DataFrame,
+        rejected: pl.DataFrame,
+        line_counts: dict[int, Future[int]],
     ) -> dict[int, str]:
         """The fast-read inputs whose rows cannot be vouched for: another number of rows than
         the file has lines (DuckDB skips blank lines, which would shift the line numbers), or
@@ -346,10 +356,20 @@ class Logs:
             if rows != lines:
                 unsure[i] = f"DuckDB gave {rows} rows for {lines} lines (blank lines?)"
             elif row is not None and row["lines"] - row["parsed"] - row["skipped"]:
-                unsure[i] = "lines were rejected, and a rejected record needs the line's text"
+                unsure[i] = (
+                    f"{UNSURE_REASON}: rejected"
+                    if self._fast_unsure(names[i], rejected)
+                    else "lines were rejected, and a rejected record needs the line's text"
+                )
             elif names.count(names[i]) > 1:
                 unsure[i] = "another input has the same name"
         return unsure
+
+    @staticmethod
+    def _fast_unsure(name: str, rejected: pl.DataFrame) -> bool:
+        """Whether the fast reader rejected lines of `name` as unsure (among those kept)."""
+        mine = rejected.filter(pl.col(s.SOURCE_FILE) == name)
+        return bool((mine[s.REASON] == UNSURE_REASON).any())
 
     def _apply_counts(self, counts: pl.DataFrame) -> None:
         by_name = {r["source_file"]: r for r in counts.iter_rows(named=True)}

@@ -60,7 +60,10 @@ IS_ACCESS: Final = "_access"
 # Set by the fast reader (caddyfast.py) on rows it cannot answer for exactly: rejected with
 # UNSURE_REASON, which makes the reader read the file again with the line reader.
 UNSURE: Final = "_unsure"
-UNSURE_REASON: Final = "a number field the fast reader cannot read exactly"
+UNSURE_REASON: Final = (
+    "a value the fast reader cannot read exactly (a number that is no plain integer where "
+    "Caddy writes one, or an escape in ts or duration)"
+)
 # Caddy's access loggers are named http.log.access[.NAME]; every other logger is skipped.
 ACCESS_LOGGER: Final = "http.log.access"
 

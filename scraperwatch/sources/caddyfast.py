@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 _INTEGERS: Final = ("size", "status")
 # Fields that are a number or a string (by `time_format` and `duration_format`): read as JSON
 # text too, so that DuckDB does not format a number as text (an eighth of its time); a string's
-# quotes are dropped here, and one with an escape in it is UNSURE.
+# quotes are dropped here, and one with an escape still in it is UNSURE.
 _NUMBER_OR_TEXT: Final = ("ts", "duration")
 _AS_JSON: Final = (*_INTEGERS, *_NUMBER_OR_TEXT)
 _ROWS_PER_BATCH: Final = 64 * 1024
@@ -181,6 +181,10 @@ def scan(path: Path, *, first: int = 1) -> pl.LazyFrame:
             pl.when(quoted).then(text.str.strip_prefix('"').str.strip_suffix('"')).otherwise(text)
         )
         unsure = unsure | (quoted & text.str.contains("\\", literal=True))
+    # A `ts` number below a microsecond is written back with an exponent (`5e-7`), which
+    # misses the exact decimal reading that Polars' text (`0.0000005`) takes.
+    ts_text = pl.col("ts")
+    unsure = unsure | (~ts_text.str.starts_with('"') & ts_text.str.contains("e", literal=True))
     logger = pl.col("logger")
     return raw.select(
         pl.lit(None, pl.String).alias(LINE),
