@@ -101,6 +101,14 @@ def _raw_schema() -> dict[str, PolarsType]:
     return schema
 
 
+def _cores() -> int:
+    """The cores this process may run on (a cpuset or taskset limits them; cpu_count does not
+    know)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 def _connect() -> duckdb.DuckDBPyConnection:
     import duckdb
 
@@ -108,7 +116,7 @@ def _connect() -> duckdb.DuckDBPyConnection:
     # order by default; it is set anyway, as the reader's correctness rests on it.
     return duckdb.connect(
         config={
-            "threads": max(1, os.cpu_count() or 1),
+            "threads": _cores(),
             "preserve_insertion_order": True,
         }
     )
