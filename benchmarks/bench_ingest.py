@@ -161,10 +161,12 @@ def bench_file(path: Path, fmt: str, lines: int, args: argparse.Namespace, tmp: 
         tool: Row(name, lines, size, tool, " ".join(c).replace(str(tmp), "$TMP"))
         for tool, c in commands.items()
     }
-    log(f"{name}: warming the page cache ({size / 1e9:.2f} GB)")
-    subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
     for i in range(args.repeat):
-        for tool, cmd in commands.items():  # paired: the three tools on the same hot file
+        for tool, cmd in commands.items():  # paired: the tools in turn on the same hot file
+            # The page cache is warmed before every run, not once: this machine keeps little
+            # of it (about 1.5 GB), and a GoAccess run of a minute or two lets a file of a GB
+            # fall out (`wc -l` of the 5M file took 0.33 s after one, 0.10 s hot).
+            subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
             log(f"{name}: {tool} (run {i + 1}/{args.repeat})")
             rows[tool].runs.append(measure(cmd, tmp, envs.get(tool)))
             if tool.startswith("scraperwatch ingest"):
@@ -274,7 +276,7 @@ def render(rows: list[Row], info: dict[str, str], gen_times: list[str], load_bef
     out += [f"- {k}: {v}" for k, v in info.items() if k != "date"]
     out += [
         f"- load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, after: {' '.join(f'{x:.2f}' for x in load_after)}",
-        f"- median of {args.repeat} paired run(s) per file, page cache hot; wall = whole process, "
+        f"- median of {args.repeat} paired run(s) per file, the page cache warmed before each run; wall = whole process, "
         "peak RSS from /usr/bin/time (max resident set size)",
         "",
         "| file | tool | wall s | lines/s | MB/s | peak RSS MiB | x wc -l | GoAccess ÷ scraperwatch | output |",
