@@ -5,9 +5,12 @@ Several helpers add to this file: keep each addition small and self-contained.
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 import polars as pl
 import pytest
@@ -20,6 +23,7 @@ FIXTURES = TESTS / "fixtures"
 LOG_FIXTURES = FIXTURES / "logs"
 EXTERNAL_FIXTURES = FIXTURES / "external"
 GOLDEN = TESTS / "golden"
+GENERATOR = TESTS.parent / "benchmarks" / "generate_logs.py"
 
 # Environment of every CLI test: no colours, a wide terminal so messages are not wrapped.
 CLI_ENV = {"NO_COLOR": "1", "COLUMNS": "200", "TERM": "dumb"}
@@ -123,3 +127,18 @@ def ingest_paths(
     finally:
         logs.cleanup()
     return Ingested(requests, rejected, logs.reports)
+
+
+def load_generator() -> ModuleType:
+    """benchmarks/generate_logs.py as a module (it is a script, not part of the package);
+    loaded once and shared by the tests that use it."""
+    loaded = sys.modules.get("generate_logs")
+    if loaded is not None:
+        return loaded
+    spec = importlib.util.spec_from_file_location("generate_logs", GENERATOR)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["generate_logs"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module

@@ -4,33 +4,20 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import ipaddress
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from conftest import load_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_LOGS = ROOT / "sample_logs"
-GENERATOR = ROOT / "benchmarks" / "generate_logs.py"
 
 
-def _load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_logs", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_logs"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-gen = _load_generator()
+gen = load_generator()
 
 COMBINED = re.compile(
     r"^(?P<ip>[0-9a-f.:]+) - - \[(?P<time>\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "

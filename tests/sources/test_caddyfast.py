@@ -12,21 +12,17 @@ Caddy-like lines with odd values in every field.
 from __future__ import annotations
 
 import gzip
-import importlib.util
 import itertools
 import json
 import re
-import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import polars as pl
 import pytest
-from conftest import EXTERNAL_FIXTURES, LOG_FIXTURES
+from conftest import EXTERNAL_FIXTURES, LOG_FIXTURES, Ingested, load_generator
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
@@ -41,7 +37,6 @@ from scraperwatch.sources.files import expand_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_LOGS = ROOT / "sample_logs"
-GENERATOR = ROOT / "benchmarks" / "generate_logs.py"
 LNAV = EXTERNAL_FIXTURES / "lnav"
 CROWDSEC_CADDY = EXTERNAL_FIXTURES / "crowdsec" / "caddy-logs"
 UA = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
@@ -65,27 +60,13 @@ def _fast_json_allowed() -> Iterator[None]:
 # --- helpers ------------------------------------------------------------------------------
 
 
-@dataclass
-class Read:
-    """One read of some files: the requests, the rejected lines and the file reports."""
-
-    requests: pl.DataFrame
-    rejected: pl.DataFrame
-    reports: list[FileReport]
-
-    @property
-    def report(self) -> FileReport:
-        assert len(self.reports) == 1
-        return self.reports[0]
-
-
 def read(
     paths: Sequence[Path],
     *,
     fast: bool,
     log_format: str | None = "caddy",
     line_offsets: Sequence[int] = (),
-) -> Read:
+) -> Ingested:
     """Read files through the real reader, with the fast reader allowed or not."""
     options = ReadOptions(log_format=log_format, fast_json=fast)
     logs = open_inputs(expand_inputs(list(paths)), options, line_offsets=line_offsets)
@@ -93,7 +74,7 @@ def read(
         (requests,), rejected = logs.run(lambda r: [r])
     finally:
         logs.cleanup()
-    return Read(requests, rejected, logs.reports)
+    return Ingested(requests, rejected, logs.reports)
 
 
 def _file_counts(rep: FileReport) -> tuple[object, ...]:
@@ -109,7 +90,7 @@ def _file_counts(rep: FileReport) -> tuple[object, ...]:
     )
 
 
-def assert_same(fast: Read, slow: Read) -> None:
+def assert_same(fast: Ingested, slow: Ingested) -> None:
     """Both reads gave the very same requests, rejected lines, counts and notes."""
     key = [s.SOURCE_FILE, s.LINE_NO]
     fast_requests, slow_requests = fast.requests.sort(key), slow.requests.sort(key)
@@ -120,7 +101,7 @@ def assert_same(fast: Read, slow: Read) -> None:
     assert [(r.reader, r.fallback) for r in slow.reports] == [("lines", None)] * len(slow.reports)
 
 
-def same(paths: Sequence[Path], **kwargs: Any) -> Read:
+def same(paths: Sequence[Path], **kwargs: Any) -> Ingested:
     """Read with both readers, assert that they agree, and return the fast read."""
     fast = read(paths, fast=True, **kwargs)
     assert_same(fast, read(paths, fast=False, **kwargs))
@@ -176,25 +157,12 @@ def fast_reasons(path: Path) -> dict[int, str | None]:
     return dict(frame.iter_rows())
 
 
-def _generator() -> ModuleType:
-    loaded = sys.modules.get("generate_logs")  # tests/test_generator.py may have loaded it
-    if loaded is not None:
-        return loaded
-    spec = importlib.util.spec_from_file_location("generate_logs", GENERATOR)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_logs"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """20,000 lines of benchmarks/generate_logs.py's Caddy log (24 MB), plain."""
     out = tmp_path_factory.mktemp("generated") / "caddy.access.log"
     args = ["--format", "caddy", "--lines", "20000", "--seed", "11", "-o", str(out)]
-    assert _generator().main(args) == 0
+    assert load_generator().main(args) == 0
     return out
 
 
@@ -722,7 +690,7 @@ def caddy_like(draw: st.DrawFn, mode: str) -> bytes:
     return line.encode("utf-8", "surrogatepass")
 
 
-def _outcome(path: Path, *, fast: bool) -> Read | str:
+def _outcome(path: Path, *, fast: bool) -> Ingested | str:
     try:
         return read([path], fast=fast)
     except ScraperwatchError as err:
