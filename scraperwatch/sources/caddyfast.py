@@ -88,14 +88,14 @@ def _duckdb_type(dtype: PolarsType) -> str:
 
 
 def _columns() -> dict[str, str]:
-    cols: dict[str, str] = {"logger": "VARCHAR"}
+    cols: dict[str, str] = {}
     for f in DTYPE.fields:
         cols[f.name] = "JSON" if f.name in _AS_JSON else _duckdb_type(f.dtype)
     return cols
 
 
 def _raw_schema() -> dict[str, PolarsType]:
-    schema: dict[str, PolarsType] = {ROW: pl.Int64(), "logger": pl.String()}
+    schema: dict[str, PolarsType] = {ROW: pl.Int64()}
     for f in DTYPE.fields:
         schema[f.name] = pl.String() if f.name in _AS_JSON else f.dtype
     return schema
