@@ -113,10 +113,11 @@ class Logs:
 
     def _build(self) -> pl.LazyFrame:
         frames = []
+        fast_inputs = self._fast()
         for i, (item, src) in enumerate(zip(self.inputs, self.sources, strict=True)):
             path = self._careful.get(i, item).path
             first = 1 + (self.line_offsets[i] if i < len(self.line_offsets) else 0)
-            fast = i in self._fast()
+            fast = i in fast_inputs
             lines = (
                 caddyfast.scan(path, first=first) if fast else scan_text_lines(path, first=first)
             )

@@ -189,10 +189,10 @@ def scan(path: Path, *, first: int = 1) -> pl.LazyFrame:
             pl.when(quoted).then(text.str.strip_prefix('"').str.strip_suffix('"')).otherwise(text)
         )
         unsure = unsure | (quoted & text.str.contains("\\", literal=True))
-    # A `ts` number below a microsecond is written back with an exponent (`5e-7`), which
-    # misses the exact decimal reading that Polars' text (`0.0000005`) takes.
-    ts_text = pl.col("ts")
-    unsure = unsure | (~ts_text.str.starts_with('"') & ts_text.str.contains("e", literal=True))
+        if name == "ts":
+            # A number below a microsecond is written back with an exponent (`5e-7`), which
+            # misses the exact decimal reading that Polars' text (`0.0000005`) takes.
+            unsure = unsure | (~quoted & text.str.contains("e", literal=True))
     logger = pl.col("logger")
     return raw.select(
         pl.lit(None, pl.String).alias(LINE),
