@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -9,7 +10,7 @@ import pytest
 import typer
 
 from scraperwatch.cli import app
-from scraperwatch.cli.base import COMMANDS
+from scraperwatch.cli.base import ALLOCATOR_CONF, ALLOCATOR_ENV, COMMANDS
 
 _REGISTERED = """
 import sys
@@ -49,3 +50,36 @@ def test_ingest_loads_no_other_command() -> None:
 @pytest.mark.parametrize("argv", [["no-such-command"], ["--help"], []])
 def test_help_and_unknown_words_load_every_command(argv: list[str]) -> None:
     assert _load(*argv)[0] == set(COMMANDS)
+
+
+_ALLOCATOR = """
+import os, sys
+if sys.argv[1] == "polars-first":
+    import polars
+from scraperwatch.cli import base
+base.main = lambda: print(os.environ.get(base.ALLOCATOR_ENV))
+base.run()
+"""
+
+
+def _allocator_conf(*, given: str | None = None, polars_first: bool = False) -> str:
+    """What `run` leaves in Polars' allocator variable by the time the command runs."""
+    env = {k: v for k, v in os.environ.items() if k != ALLOCATOR_ENV}
+    if given is not None:
+        env[ALLOCATOR_ENV] = given
+    argv = [sys.executable, "-c", _ALLOCATOR, "polars-first" if polars_first else "-"]
+    return subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout.strip()
+
+
+def test_the_console_script_tunes_polars_allocator() -> None:
+    assert _allocator_conf() == ALLOCATOR_CONF
+
+
+def test_the_users_allocator_settings_are_kept() -> None:
+    assert _allocator_conf(given="dirty_decay_ms:0") == "dirty_decay_ms:0"
+
+
+def test_no_allocator_setting_once_polars_is_loaded() -> None:
+    # jemalloc read its settings when Polars loaded (Polars' own): a setting now would only
+    # mislead.
+    assert ALLOCATOR_CONF not in _allocator_conf(polars_first=True)
