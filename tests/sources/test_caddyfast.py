@@ -46,8 +46,6 @@ BLANK_LINES = re.compile(r"^DuckDB gave \d+ rows for \d+ lines \(blank lines\?\)
 REJECTED_ROWS = "lines were rejected, and a rejected record needs the line's text"
 NO_TS = "no usable `ts` time (Caddy's time_format must be a number or RFC 3339 with a zone)"
 
-pytestmark = pytest.mark.skipif(not caddyfast.available(), reason="DuckDB is not installed")
-
 
 @pytest.fixture(autouse=True, scope="module")
 def _fast_json_allowed() -> Iterator[None]:
