@@ -10,7 +10,12 @@ import pytest
 import typer
 
 from scraperwatch.cli import app
-from scraperwatch.cli.base import ALLOCATOR_CONF, ALLOCATOR_ENV, COMMANDS
+from scraperwatch.cli.base import (
+    ALLOCATOR_CONF,
+    ALLOCATOR_ENV,
+    COMMANDS,
+    POLARS_ALLOCATOR_CONF,
+)
 
 _REGISTERED = """
 import sys
@@ -75,8 +80,24 @@ def test_the_console_script_tunes_polars_allocator() -> None:
     assert _allocator_conf() == ALLOCATOR_CONF
 
 
-def test_the_users_allocator_settings_are_kept() -> None:
-    assert _allocator_conf(given="dirty_decay_ms:0") == "dirty_decay_ms:0"
+def test_the_users_allocator_settings_win() -> None:
+    # jemalloc takes the last value of each option.
+    given = "dirty_decay_ms:0"
+    assert _allocator_conf(given=given) == f"{ALLOCATOR_CONF},{given}"
+
+
+def test_polars_own_allocator_settings_are_not_the_users() -> None:
+    """A parent Python process that imported Polars leaves Polars' own value behind."""
+    env = subprocess.run(
+        [sys.executable, "-c", f"import os, polars; print(os.environ[{ALLOCATOR_ENV!r}])"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={k: v for k, v in os.environ.items() if k != ALLOCATOR_ENV},
+    ).stdout.strip()
+    assert env == POLARS_ALLOCATOR_CONF  # (if Polars changes it, change the constant)
+    assert _allocator_conf(given=env) == ALLOCATOR_CONF
+    assert _allocator_conf(given=env + ",thp:always") == ALLOCATOR_CONF + ",thp:always"
 
 
 def test_no_allocator_setting_once_polars_is_loaded() -> None:

@@ -128,13 +128,21 @@ def main() -> None:
 # more peak memory (benchmarks/RESULTS.md).
 ALLOCATOR_ENV: Final = "_RJEM_MALLOC_CONF"
 ALLOCATOR_CONF: Final = "dirty_decay_ms:20000,muzzy_decay_ms:20000"
+# What Polars writes into the variable (polars/__init__.py): a process started by a Python
+# program that imported Polars inherits it, though nobody chose it.
+POLARS_ALLOCATOR_CONF: Final = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 
 
 def tune_allocator() -> None:
-    """Set Polars' allocator options, unless the user set them (or Polars is loaded already:
-    they would have no effect)."""
-    if "polars" not in sys.modules:
-        os.environ.setdefault(ALLOCATOR_ENV, ALLOCATOR_CONF)
+    """Set Polars' allocator options before Polars loads (after, they have no effect).
+
+    Options the user gave win: they come after ours, and jemalloc takes the last of each.
+    """
+    if "polars" in sys.modules:
+        return
+    given = os.environ.get(ALLOCATOR_ENV, "")
+    given = given.removeprefix(POLARS_ALLOCATOR_CONF).lstrip(",")
+    os.environ[ALLOCATOR_ENV] = f"{ALLOCATOR_CONF},{given}" if given else ALLOCATOR_CONF
 
 
 def run() -> NoReturn:
