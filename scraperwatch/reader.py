@@ -326,10 +326,25 @@ class Logs:
             rep.finish()
         for i, report in enumerate(self.reports):
             report.reader = "duckdb" if i in fast else "lines"
-            report.fallback = self._fallbacks.get(i)
+            report.fallback = self._fallbacks.get(i) or self._no_duckdb(i)
+            note = f"read by the line reader, not DuckDB: {report.fallback}"
+            if report.fallback and note not in report.notes:
+                report.notes.append(note)
         self._apply_counts(counts)
         self._check(rejected)
         return results, rejected
+
+    def _no_duckdb(self, i: int) -> str | None:
+        """Why a plain Caddy log was not read by DuckDB when DuckDB itself is missing."""
+        if (
+            isinstance(self.sources[i], CaddySource)
+            and self.inputs[i].compression is None
+            and self.options.fast_json
+            and os.environ.get("SCRAPERWATCH_FAST_JSON") != "0"
+            and not caddyfast.available()
+        ):
+            return "DuckDB is not installed (a dependency of scraperwatch: reinstall it)"
+        return None
 
     def _fall_back(self, why: dict[int, str]) -> None:
         self._slow |= set(why)
