@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Final
 
 from scraperwatch.errors import LogSourceError
-from scraperwatch.sources.base import LogSource
+from scraperwatch.sources.base import LogSource, shares_parsed
 from scraperwatch.sources.caddy import CaddySource
 from scraperwatch.sources.logformat import NAMED_FORMATS
 from scraperwatch.sources.nginx import NginxSource
@@ -72,10 +72,12 @@ def sniff(head_lines: list[str], *, name: str) -> Sniffed:
         share = caddy.share_parsed(head_lines)
         if share >= MIN_SHARE:
             return Sniffed(caddy, share, None)
-    scores: list[tuple[float, int, LogSource]] = []
-    for rank, cand in enumerate(CANDIDATES):
-        src = source_for(cand)
-        scores.append((src.share_parsed(head_lines), -rank, src))
+    candidates = [source_for(cand) for cand in CANDIDATES]
+    shares = shares_parsed(candidates, head_lines)
+    scores = [
+        (share, -rank, src)
+        for rank, (share, src) in enumerate(zip(shares, candidates, strict=True))
+    ]
     scores.sort(key=lambda t: (t[0], t[1]), reverse=True)
     best_share, _, best = scores[0]
     if best_share == WEAK_CLAIM:
