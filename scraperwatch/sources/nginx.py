@@ -50,7 +50,8 @@ class NginxSource(LogSource):
             basic_reasons(pl.col(LINE)),
             pl.when(ok)
             .then(pl.lit(None, pl.String))
-            .when(pl.col(LINE).str.contains(_ERROR_LOG_LINE))
+            # (masked: the regex then runs on the lines that did not parse, not on all)
+            .when(pl.when(~ok).then(pl.col(LINE)).str.contains(_ERROR_LOG_LINE))
             .then(pl.lit(SKIP + "an nginx error-log line, not an access-log line"))
             .otherwise(mismatch),
         )
