@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar, Final
 
 import polars as pl
+import polars.selectors as cs
 
 from scraperwatch import schema as s
 from scraperwatch.sources.base import SKIP, SKIP_FOREIGN, LogSource, basic_reasons
@@ -55,6 +56,8 @@ CADDY_CLIENT: Final = "_caddy_client"
 # Columns between decoding and `fields`: the decoded JSON, whether the line is a JSON object,
 # and whether it is an access logger's.
 DOC: Final = "_doc"
+_REQUEST: Final = f"{DOC}_request"  # DOC's request and its headers, unnested (`fields`)
+_HEADERS_COLUMN: Final = f"{_REQUEST}_headers"
 IS_OBJECT: Final = "_object"
 IS_ACCESS: Final = "_access"
 # Set by the fast reader (caddyfast.py) on rows it cannot answer for exactly: rejected with
@@ -118,10 +121,26 @@ class CaddySource(LogSource):
         """The request columns and REASON from decoded lines: LINE, ROW, DOC (a struct of the
         `DTYPE` fields), IS_OBJECT (the line is a JSON object) and IS_ACCESS (of an access
         logger). Shared by the line reader above and the fast reader (caddyfast.py)."""
-        doc = pl.col(DOC)
-        req = doc.struct.field("request")
-        hdr = req.struct.field("headers")
-        duration_text = doc.struct.field("duration")
+        # The decoded struct is unnested once into flat columns (`_doc_ts`,
+        # `_doc_request_uri`, `_doc_request_headers_User-Agent`, ...): each `struct.field`
+        # in an expression costs 6 to 15 ms a million rows, and the fields below take 26 of
+        # them; unnesting all of them costs 17 ms (a tenth of a Caddy read's Polars time).
+        frame = (
+            frame.unnest(DOC, separator="_")
+            .unnest(_REQUEST, separator="_")
+            .unnest(_HEADERS_COLUMN, separator="_")
+        )
+
+        def doc(name: str) -> pl.Expr:
+            return pl.col(f"{DOC}_{name}")
+
+        def req(name: str) -> pl.Expr:
+            return pl.col(f"{_REQUEST}_{name}")
+
+        def hdr(name: str) -> pl.Expr:
+            return pl.col(f"{_HEADERS_COLUMN}_{name}")
+
+        duration_text = doc("duration")
         seconds = duration_text.cast(pl.Float64, strict=False)
         duration = pl.coalesce(
             seconds,
@@ -129,28 +148,26 @@ class CaddySource(LogSource):
             # only where the text is no number: a third of the cost on a default log)
             _go_duration(pl.when(seconds.is_null()).then(duration_text)),
         )
-        client = req.struct.field("client_ip")
-        host = req.struct.field("host")
-        path, query = split_target(req.struct.field("uri"))
-        headers = {col: _join(hdr.struct.field(name)) for name, col in _HEADERS.items()}
+        client = req("client_ip")
+        host = req("host")
+        path, query = split_target(req("uri"))
+        headers = {col: _join(hdr(name)) for name, col in _HEADERS.items()}
         frame = frame.with_columns(
             **{
-                s.TS: _caddy_time(doc.struct.field("ts")),
-                s.PEER_IP: pl.coalesce(
-                    req.struct.field("remote_ip"), req.struct.field("remote_addr")
-                ),
+                s.TS: _caddy_time(doc("ts")),
+                s.PEER_IP: pl.coalesce(req("remote_ip"), req("remote_addr")),
                 CADDY_CLIENT: pl.when(client != "").then(client),
-                s.METHOD: req.struct.field("method"),
+                s.METHOD: req("method"),
                 s.HOST: pl.when(host.str.contains(":", literal=True))
                 .then(host.str.replace(r":\d+$", ""))
                 .otherwise(host),
                 s.PATH: path,
                 s.QUERY: query,
-                s.PROTOCOL: req.struct.field("proto"),
-                s.STATUS: doc.struct.field("status").cast(pl.Int16, strict=False),
-                s.BYTES_SENT: doc.struct.field("size"),
+                s.PROTOCOL: req("proto"),
+                s.STATUS: doc("status").cast(pl.Int16, strict=False),
+                s.BYTES_SENT: doc("size"),
                 s.REQUEST_TIME: duration,
-                s.REMOTE_USER: _empty_is_null(doc.struct.field("user_id")),
+                s.REMOTE_USER: _empty_is_null(doc("user_id")),
                 **headers,
             }
         )
@@ -183,7 +200,7 @@ class CaddySource(LogSource):
                 ),
                 pl.when(pl.col(s.STATUS).is_null()).then(pl.lit("no usable `status`")),
             ).alias(REASON)
-        ).drop(DOC, IS_OBJECT, IS_ACCESS, *([UNSURE] if unsure else []))
+        ).drop(cs.starts_with(f"{DOC}_"), IS_OBJECT, IS_ACCESS, *([UNSURE] if unsure else []))
 
 
 def _empty_is_null(expr: pl.Expr) -> pl.Expr:
