@@ -69,6 +69,10 @@ UNSURE_REASON: Final = (
 )
 # Caddy's access loggers are named http.log.access[.NAME]; every other logger is skipped.
 ACCESS_LOGGER: Final = "http.log.access"
+# Caddy's float seconds, read exactly, and the steps of reading `ts` (`_with_caddy_time`).
+_SECONDS: Final = pl.Decimal(38, 18)
+_TS_EXACT: Final = "_ts_exact"
+_TS_NUMBER: Final = "_ts_number"
 
 
 class CaddySource(LogSource):
@@ -152,9 +156,9 @@ class CaddySource(LogSource):
         host = req("host")
         path, query = split_target(req("uri"))
         headers = {col: _join(hdr(name)) for name, col in _HEADERS.items()}
+        frame = _with_caddy_time(frame, doc("ts"))
         frame = frame.with_columns(
             **{
-                s.TS: _caddy_time(doc("ts")),
                 s.PEER_IP: pl.coalesce(req("remote_ip"), req("remote_addr")),
                 CADDY_CLIENT: pl.when(client != "").then(client),
                 s.METHOD: req("method"),
@@ -216,21 +220,26 @@ def _join(values: pl.Expr) -> pl.Expr:
     return pl.coalesce(several, values.list.first())
 
 
-def _caddy_time(ts_text: pl.Expr) -> pl.Expr:
-    """Caddy's `ts`: float seconds by default; other `time_format` settings give milli-, micro-
-    or nanoseconds as numbers, or text (RFC 3339, ISO 8601)."""
-    # Seconds as decimal text are read digit by digit (no float rounding): "1716723772.6014807".
-    parts = ts_text.str.splitn(".", 2)
-    whole = parts.struct.field("field_0").cast(pl.Int64, strict=False)
-    tenths_of_us = (
-        (parts.struct.field("field_1").fill_null("") + "0000000")
-        .str.slice(0, 7)
-        .cast(pl.Int64, strict=False)
+def _with_caddy_time(frame: pl.LazyFrame, ts_text: pl.Expr) -> pl.LazyFrame:
+    """Add TS from Caddy's `ts`: float seconds by default; other `time_format` settings give
+    milli-, micro- or nanoseconds as numbers, or text (RFC 3339, ISO 8601).
+
+    Each step is a column of its own: an expression used several times inside another is
+    computed again each time (the float, in the `when` chain below, seven times).
+    """
+    # Seconds as decimal text are read exactly (no float rounding): "1716723772.6014807" as a
+    # decimal, its first 7 decimals kept, rounded half up to the microsecond. (A decimal is
+    # read 6 times faster than the text split into its digits, as this did before. It holds
+    # 18 decimals, Caddy writes at most 9; text with more is rounded to 18 first.)
+    tenths_of_us = (ts_text.cast(_SECONDS, strict=False) * 10_000_000).cast(pl.Int64, strict=False)
+    plain = ts_text.str.contains(r"^\d{1,10}(?:\.\d+)?$")
+    frame = frame.with_columns(pl.when(plain).then((tenths_of_us + 5) // 10).alias(_TS_EXACT))
+    exact = pl.col(_TS_EXACT)
+    # The rest only where that fails (both sides of a coalesce are computed for every row).
+    frame = frame.with_columns(
+        pl.when(exact.is_null()).then(ts_text).cast(pl.Float64, strict=False).alias(_TS_NUMBER)
     )
-    exact = pl.when(ts_text.str.contains(r"^\d{1,10}(?:\.\d+)?$")).then(
-        whole * 1_000_000 + (tenths_of_us + 5) // 10
-    )
-    num = ts_text.cast(pl.Float64, strict=False)
+    num = pl.col(_TS_NUMBER)
     # Seconds since 1970 stay below 1e11 until the year 5138: larger numbers are finer units.
     scaled = (
         pl.when(num < 1e11)
@@ -243,12 +252,13 @@ def _caddy_time(ts_text: pl.Expr) -> pl.Expr:
     )
     micros = pl.coalesce(exact, scaled.round().cast(pl.Int64, strict=False))
     # Text times only for the rows that are no number: Polars infers a text format per batch,
-    # which is slow on numbers, and both sides of a coalesce are computed for every row.
-    text = pl.when(num.is_null()).then(ts_text)
-    return pl.coalesce(
+    # which is slow on numbers.
+    text = pl.when(exact.is_null() & num.is_null()).then(ts_text)
+    ts = pl.coalesce(
         micros.cast(pl.Datetime("us", "UTC")),
         text.str.to_datetime(strict=False, time_unit="us", time_zone="UTC"),
     )
+    return frame.with_columns(ts.alias(s.TS)).drop(_TS_EXACT, _TS_NUMBER)
 
 
 def _go_duration(text: pl.Expr) -> pl.Expr:
