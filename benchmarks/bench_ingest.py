@@ -17,9 +17,16 @@ issue 2 (section 7) as PASS/FAIL, as a Markdown table for benchmarks/RESULTS.md.
 `--big` adds the memory check: ingest of a file ten times the 5M one (50M lines, about 11 GB
 on disk for a few minutes).
 
+`--warmup N` runs each command N times, untimed, right before each of its timed runs (every
+tool alike, as hyperfine's --warmup). On this VM a process that allocates after the machine
+sat idle or busy elsewhere (a GoAccess run of a minute or two) pays several tenths of a
+second of kernel time for memory the host hands back; the warm-up measures the steady state,
+a run without it the first run after such a pause. RESULTS.md gives both.
+
     python benchmarks/bench_ingest.py                 # about 5 minutes on 2 cores
     python benchmarks/bench_ingest.py --big           # plus 50M lines: 15-20 minutes more
     python benchmarks/bench_ingest.py --scale 0.01    # a smoke run of the script itself
+    python benchmarks/bench_ingest.py --repeat 3 --warmup 1   # the steady state: twice as long
 """
 
 from __future__ import annotations
@@ -167,6 +174,12 @@ def bench_file(path: Path, fmt: str, lines: int, args: argparse.Namespace, tmp: 
             # of it (about 1.5 GB), and a GoAccess run of a minute or two lets a file of a GB
             # fall out (`wc -l` of the 5M file took 0.33 s after one, 0.10 s hot).
             subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
+            for w in range(args.warmup):  # untimed, right before the timed run
+                log(f"{name}: {tool} (warm-up {w + 1}/{args.warmup} of run {i + 1})")
+                measure(cmd, tmp, envs.get(tool))
+                out_pq.unlink(missing_ok=True)
+                out_ga.unlink(missing_ok=True)
+                subprocess.run(["cat", str(path)], stdout=subprocess.DEVNULL, check=True)
             log(f"{name}: {tool} (run {i + 1}/{args.repeat})")
             rows[tool].runs.append(measure(cmd, tmp, envs.get(tool)))
             if tool.startswith("scraperwatch ingest"):
@@ -228,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("--big", action="store_true", help="also ingest 50M lines (10x the 5M file) for the memory check")  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="paired runs per file; the table shows medians (default 1)")  # fmt: skip
+    p.add_argument("--warmup", type=int, default=0, help="untimed runs of each command right before each timed run (default 0)")  # fmt: skip
     p.add_argument("--scale", type=float, default=1.0, help="multiply every line count (0.01 for a smoke run)")  # fmt: skip
     p.add_argument("--tmp", help="directory for the generated files (default: the system temp dir)")  # fmt: skip
     p.add_argument("--keep", action="store_true", help="keep the generated files")
@@ -272,11 +286,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(rows: list[Row], info: dict[str, str], gen_times: list[str], load_before: tuple[float, float, float], load_after: tuple[float, float, float], args: argparse.Namespace, n1: int, n5: int, nbig: int) -> str:  # fmt: skip
-    out = [f"Measured {info['date']} with `python benchmarks/bench_ingest.py{' --big' if args.big else ''}{f' --repeat {args.repeat}' if args.repeat != 1 else ''}{f' --scale {args.scale:g}' if args.scale != 1 else ''}`.", ""]  # fmt: skip
+    out = [f"Measured {info['date']} with `python benchmarks/bench_ingest.py{' --big' if args.big else ''}{f' --repeat {args.repeat}' if args.repeat != 1 else ''}{f' --warmup {args.warmup}' if args.warmup else ''}{f' --scale {args.scale:g}' if args.scale != 1 else ''}`.", ""]  # fmt: skip
     out += [f"- {k}: {v}" for k, v in info.items() if k != "date"]
     out += [
         f"- load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, after: {' '.join(f'{x:.2f}' for x in load_after)}",
-        f"- median of {args.repeat} paired run(s) per file, the page cache warmed before each run; wall = whole process, "
+        f"- median of {args.repeat} paired run(s) per file, the page cache warmed before each run"
+        f"{f', each after {args.warmup} untimed run(s) of the same command' if args.warmup else ', no warm-up run'}; wall = whole process, "
         "peak RSS from /usr/bin/time (max resident set size)",
         "",
         "| file | tool | wall s | lines/s | MB/s | peak RSS MiB | x wc -l | GoAccess ÷ scraperwatch | output |",
