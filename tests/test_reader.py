@@ -334,6 +334,28 @@ def test_caddy_time_formats(
     assert row[s.REQUEST_TIME] == (pytest.approx(expect_duration) if expect_duration else None)
 
 
+@pytest.mark.parametrize(
+    ("ts", "expect"),
+    [
+        ("1716723772.6014807", datetime(2024, 5, 26, 11, 42, 52, 601481, tzinfo=UTC)),
+        # the 7th decimal rounds half up, on the shortest text of the double (what Caddy
+        # writes; both JSON decoders read other text through the double first); a float
+        # would round 1716723772.6014805 down: it is 1716723772.60148048... as a double
+        ("1716723772.6014805", datetime(2024, 5, 26, 11, 42, 52, 601481, tzinfo=UTC)),
+        ("1716723772.6014802", datetime(2024, 5, 26, 11, 42, 52, 601480, tzinfo=UTC)),
+        ("1716723772.9999996", datetime(2024, 5, 26, 11, 42, 53, tzinfo=UTC)),
+        ("1716723772", datetime(2024, 5, 26, 11, 42, 52, tzinfo=UTC)),
+        ("0.0000005", datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)),
+    ],
+)
+def test_caddy_float_seconds_are_read_exactly(
+    ingest_lines: IngestLines, ts: str, expect: datetime
+) -> None:
+    line = caddy().replace('"ts": 1794560400.5', f'"ts": {ts}')
+    assert f'"ts": {ts},' in line
+    assert ingest_lines([line]).requests[s.TS].to_list() == [expect]
+
+
 def test_caddy_other_loggers_and_damage(ingest_lines: IngestLines) -> None:
     lines = [
         caddy(),
