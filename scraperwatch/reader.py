@@ -155,19 +155,25 @@ class Logs:
     def _fast(self) -> set[int]:
         """The inputs that the fast reader reads: plain Caddy logs (the line count that vouches
         for its rows needs a plain file) whose name DuckDB does not take for a glob."""
-        if not self.options.fast_json or os.environ.get("SCRAPERWATCH_FAST_JSON") == "0":
-            return set()
         if not caddyfast.available():
             return set()
         return {
             i
-            for i, (item, src) in enumerate(zip(self.inputs, self.sources, strict=True))
-            if isinstance(src, CaddySource)
-            and item.compression is None
+            for i, item in enumerate(self.inputs)
+            if self._fast_wanted(i)
             and caddyfast.can_read(item.path)
             and i not in self._careful
             and i not in self._slow
         }
+
+    def _fast_wanted(self, i: int) -> bool:
+        """Input `i` is a plain Caddy log, and the fast reader is not turned off."""
+        return (
+            self.options.fast_json
+            and os.environ.get("SCRAPERWATCH_FAST_JSON") != "0"
+            and isinstance(self.sources[i], CaddySource)
+            and self.inputs[i].compression is None
+        )
 
     def requests(self) -> pl.LazyFrame:
         """Parsed lines in the canonical schema (extra nginx variables as var_* columns)."""
@@ -336,13 +342,7 @@ class Logs:
 
     def _no_duckdb(self, i: int) -> str | None:
         """Why a plain Caddy log was not read by DuckDB when DuckDB itself is missing."""
-        if (
-            isinstance(self.sources[i], CaddySource)
-            and self.inputs[i].compression is None
-            and self.options.fast_json
-            and os.environ.get("SCRAPERWATCH_FAST_JSON") != "0"
-            and not caddyfast.available()
-        ):
+        if self._fast_wanted(i) and not caddyfast.available():
             return "DuckDB is not installed (a dependency of scraperwatch: reinstall it)"
         return None
 
