@@ -332,7 +332,7 @@ class Logs:
             rep.finish()
         for i, report in enumerate(self.reports):
             report.reader = "duckdb" if i in fast else "lines"
-            report.fallback = self._fallbacks.get(i) or self._no_duckdb(i)
+            report.fallback = self._fallbacks.get(i) or self._not_fast(i)
             note = f"read by the line reader, not DuckDB: {report.fallback}"
             if report.fallback and note not in report.notes:
                 report.notes.append(note)
@@ -340,10 +340,14 @@ class Logs:
         self._check(rejected)
         return results, rejected
 
-    def _no_duckdb(self, i: int) -> str | None:
-        """Why a plain Caddy log was not read by DuckDB when DuckDB itself is missing."""
-        if self._fast_wanted(i) and not caddyfast.available():
+    def _not_fast(self, i: int) -> str | None:
+        """Why a plain Caddy log was left to the line reader from the start, if it was."""
+        if not self._fast_wanted(i):
+            return None
+        if not caddyfast.available():
             return "DuckDB is not installed (a dependency of scraperwatch: reinstall it)"
+        if not caddyfast.can_read(self.inputs[i].path):
+            return "its name holds a character DuckDB reads as a pattern (* ? [ ] { })"
         return None
 
     def _fall_back(self, why: dict[int, str]) -> None:

@@ -559,3 +559,10 @@ def test_a_log_named_like_a_pattern_is_read_as_itself(tmp_path: Path, name: str,
     assert "192.0.2.99" not in requests[s.CLIENT_IP].to_list()
     if fmt == "caddy":  # DuckDB would read the name as a glob: the line reader reads it
         assert logs.reports[0].reader == "lines"
+        assert logs.reports[0].fallback is not None
+        assert "a character DuckDB reads as a pattern" in logs.reports[0].fallback
+        assert f"read by the line reader, not DuckDB: {logs.reports[0].fallback}" in (
+            logs.reports[0].notes
+        )
+    else:
+        assert logs.reports[0].fallback is None
