@@ -66,11 +66,15 @@ _TEXT_COLUMNS: Final = (
     s.SEC_CH_UA,
 )
 
-# The request line: METHOD TARGET [PROTOCOL]. Anything else (binary probes, TLS handshakes sent
-# to a plain-HTTP port) keeps only the raw `request` column.
-# Checked by a regex without groups, then split on its spaces: capture groups cost the regex
-# engine three times as much.
-_REQUEST_RX: Final = r"^[A-Za-z][A-Za-z0-9_-]* [^ ]+(?: HTTP/[0-9.]+)?$"
+# The request line: METHOD TARGET [PROTOCOL], i.e. the regex
+#     ^[A-Za-z][A-Za-z0-9_-]* [^ ]+(?: HTTP/[0-9.]+)?$
+# Anything else (binary probes, TLS handshakes sent to a plain-HTTP port) keeps only the raw
+# `request` column. The line is split on its first two spaces and the parts are checked (the
+# method and protocol by regexes of their own, the target for being non-empty): the same
+# verdict as that regex (tests/sources/test_fields_and_files.py), at half the cost, as the
+# regex engine no longer runs over the target, the longest part.
+_METHOD_RX: Final = r"^[A-Za-z][A-Za-z0-9_-]*$"
+_PROTOCOL_RX: Final = r"^HTTP/[0-9.]+$"
 _ESCAPE: Final = re.compile(r"\\x([0-9A-Fa-f]{2})")
 
 
@@ -326,23 +330,29 @@ def variables_to_columns(
     # It is split before decoding: nginx never escapes the space and `?` that split it.
     if s.REQUEST in names:
         request = pl.col(s.REQUEST)
-        splits = request.str.contains(_REQUEST_RX)
-        parts = pl.when(splits).then(request).str.splitn(" ", 3)
-        out = out.with_columns(parts.alias("_req"))
+        out = out.with_columns(request.str.splitn(" ", 3).alias("_req"))
+        req = pl.col("_req")
+        method, request_target, protocol = (req.struct.field(f"field_{k}") for k in range(3))
+        splits = (
+            method.str.contains(_METHOD_RX)
+            & (request_target != "")
+            & (protocol.is_null() | protocol.str.contains(_PROTOCOL_RX))
+        ).fill_null(False)
+        out = out.with_columns(splits.alias("_splits"))
+        splits = pl.col("_splits")
         if not {s.METHOD, s.PATH, s.QUERY, s.PROTOCOL} & names:
             # A request line that splits is kept in method, path, query and protocol: the
             # column keeps only those that do not (binary probes, TLS handshakes), which
             # saves a fifth of the Parquet written (docs/schema.md).
             out = out.with_columns(pl.when(~splits).then(request).alias(s.REQUEST))
-        req = pl.col("_req")
         fill: dict[str, pl.Expr] = {}
         if s.METHOD not in names:
-            fill[s.METHOD] = req.struct.field("field_0")
+            fill[s.METHOD] = pl.when(splits).then(method)
         if s.PATH not in names:
-            fill["_target"] = req.struct.field("field_1").str.splitn("?", 2)
+            fill["_target"] = pl.when(splits).then(request_target).str.splitn("?", 2)
         if s.PROTOCOL not in names:
-            fill[s.PROTOCOL] = req.struct.field("field_2")
-        out = out.with_columns(**fill)
+            fill[s.PROTOCOL] = pl.when(splits).then(protocol)
+        out = out.with_columns(**fill).drop("_splits")
         if "_target" in fill:
             path, query = split_target_fields(pl.col("_target"))
             out = out.with_columns(

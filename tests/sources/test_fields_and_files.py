@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 from pathlib import Path
 
 import polars as pl
@@ -174,3 +175,57 @@ def test_the_fast_canonical_check_never_lies(texts: list[str]) -> None:
     for text, canonical in zip(texts, flags, strict=True):
         if canonical:
             assert normalize_address(text) == text
+
+
+# The request line's grammar (fields.py): method, target and an optional HTTP protocol. The
+# reader checks the parts of the split line instead of running this regex over it; both must
+# give the same verdict on any request.
+_REQUEST_LINE = re.compile(r"[A-Za-z][A-Za-z0-9_-]* [^ ]+(?: HTTP/[0-9.]+)?")
+_request_texts = st.text(
+    alphabet=st.sampled_from(list("GETPOSgetH/TP10.9 -_?a\t\u00e9")), max_size=24
+)
+_REQUESTS = [
+    "GET / HTTP/1.1",
+    "GET /a?b=c HTTP/2.0",
+    "GET /",  # HTTP/0.9: no protocol
+    "M-SEARCH * HTTP/1.1",
+    "GET  / HTTP/1.1",  # two spaces
+    "GET / ",  # a trailing space
+    "GET ",  # no target
+    "GET / HTTP/1.1 x",
+    "GET / FTP/1.0",
+    "GET / HTTP/",
+    "1GET / HTTP/1.1",
+    "GET",
+    "",
+    " / HTTP/1.1",
+    "\\x16\\x03\\x01",  # a TLS handshake on a plain-HTTP port
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_REQUESTS) | _request_texts, min_size=1, max_size=30))
+def test_the_request_line_split_agrees_with_its_grammar(requests: list[str]) -> None:
+    from scraperwatch import schema as s
+    from scraperwatch.sources.fields import LINE, REASON, ROW
+    from scraperwatch.sources.nginx import NginxSource
+
+    requests = [r for r in requests if r != "-"] or ["GET / HTTP/1.1"]  # "-" is null
+    lines = [f'192.0.2.1 - - [12/Nov/2026:10:00:00 +0100] "{r}" 200 5 "-" "ua"' for r in requests]
+    frame = pl.LazyFrame({LINE: lines, ROW: range(1, len(lines) + 1)})
+    got = NginxSource("combined").parse(frame).collect()
+    for request, row in zip(requests, got.iter_rows(named=True), strict=True):
+        assert row[REASON] is None, (request, row[REASON])
+        if _REQUEST_LINE.fullmatch(request):
+            method, target, *protocol = request.split(" ", 2)
+            path, _, query = target.partition("?")
+            assert row[s.REQUEST] is None, request  # kept in its parts
+            assert (row[s.METHOD], row[s.PATH], row[s.PROTOCOL]) == (
+                method,
+                path,
+                protocol[0] if protocol else None,
+            ), request
+            assert row[s.QUERY] == (query if "?" in target else None), request
+        else:
+            assert row[s.REQUEST] == decode_nginx(request), request
+            assert (row[s.METHOD], row[s.PATH], row[s.QUERY], row[s.PROTOCOL]) == (None,) * 4
