@@ -666,6 +666,11 @@ def _head_lines(item: LogInput) -> list[str]:
     return lines[:200]
 
 
+def _shorten(text: str, limit: int = 60) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def open_logs(
     specs: Sequence[str | Path], options: ReadOptions, *, reporter: Reporter | None = None
 ) -> Logs:
@@ -717,6 +722,13 @@ def open_inputs(
         else:
             found = sniff(head, name=item.name)
             src, how = found.source, "detected"
+            extra = src.trailing_text(head) if isinstance(src, NginxSource) else None
+            if extra is not None:
+                notes.append(
+                    f"its lines go on after the last field of {src.label} "
+                    f"({_shorten(extra)!r}): that text is not kept; give the log_format "
+                    "string from nginx.conf with --log-format to read those fields too"
+                )
         sources.append(src)
         reports.append(FileReport(item.name, src.label, how, notes=notes))
         rep.note(f"{item.name}: {src.label} ({how})")

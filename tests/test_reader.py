@@ -144,6 +144,32 @@ def test_sniffing_prefers_the_richer_format(ingest_lines: IngestLines) -> None:
     assert got.report.format == "nginx-combined"
 
 
+SAMPLES = Path(__file__).parents[1] / "sample_logs"
+
+
+def test_fields_after_the_detected_format_are_reported() -> None:
+    """A custom log_format that only adds fields at the end parses as combined: those fields
+    are tolerated, not kept, and the report says so (with the text and how to keep it)."""
+    logs = open_logs([SAMPLES / "host_timed.access.log", SAMPLES / "access.log"], ReadOptions())
+    by_name = {Path(r.name).name: r for r in logs.reports}
+    timed, plain = by_name["host_timed.access.log"], by_name["access.log"]
+    assert timed.format == "nginx-combined"
+    (note,) = [n for n in timed.notes if "last field" in n]
+    assert "'host=social.example rt=" in note
+    assert "--log-format" in note
+    assert not [n for n in plain.notes if "last field" in n]
+    logs.cleanup()
+
+
+def test_fields_after_the_format_are_not_reported_for_a_few_lines(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    lines = [combined()] * 3 + [combined() + ' "extra"']
+    path.write_text("\n".join(lines) + "\n")
+    logs = open_logs([path], ReadOptions())
+    assert not [n for n in logs.reports[0].notes if "last field" in n]
+    logs.cleanup()
+
+
 def test_unknown_format_is_refused_with_a_hint(ingest_lines: IngestLines) -> None:
     with pytest.raises(LogSourceError, match=r"not a log format scraperwatch knows.*--log-format"):
         ingest_lines(["Nov 12 10:00:00 host sshd[1]: Accepted publickey for root"] * 5)

@@ -58,6 +58,24 @@ class NginxSource(LogSource):
         frame = frame.with_columns(reason.alias(REASON)).drop(_OK)
         return variables_to_columns(frame, fmt.variables, unescape=fmt.escape is Escape.DEFAULT)
 
+    def trailing_text(self, lines: list[str]) -> str | None:
+        """Text after the format's last field, when most lines this format parses carry it:
+        fields the format does not declare (a custom log_format read as `combined`), which
+        are tolerated but not kept. Returns the first such text, else None."""
+        fmt = self.format
+        if not fmt.quote_split or fmt.segments[-1].variables:
+            return None
+        literal = "".join(p for p in fmt.segments[-1].parts if isinstance(p, str))
+        lines = [line for line in lines if line.strip()]
+        if not lines:
+            return None
+        reasons = self._reasons(lines).to_list()
+        n = len(fmt.segments)
+        parsed = [line for line, why in zip(lines, reasons, strict=True) if why is None]
+        tails = [line.split('"', n - 1)[-1][len(literal) :] for line in parsed]
+        extra = [t for t in tails if t]
+        return extra[0] if extra and len(extra) * 2 > len(parsed) else None
+
     def _parse_split(self, lines: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.Expr]:
         segments = self.format.segments
         n = len(segments)
