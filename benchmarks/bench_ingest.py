@@ -12,8 +12,9 @@ the same hot file:
 and, for Caddy, `scraperwatch ingest` with SCRAPERWATCH_FAST_JSON=0 (the line reader alone,
 the reference of the DuckDB reader; docs/schema.md, "Two readers for Caddy"),
 
-and prints wall seconds, lines/s, MB/s and peak RSS of each, the ratios, and the targets of
-issue 2 (section 7) as PASS/FAIL, as a Markdown table for benchmarks/RESULTS.md.
+and prints wall seconds, CPU seconds (user, sys), lines/s, MB/s and peak RSS of each, the
+ratios, and the targets of issue 2 (section 7) as PASS/FAIL, as a Markdown table for
+benchmarks/RESULTS.md.
 `--big` adds the memory check: ingest of a file ten times the 5M one (50M lines, about 11 GB
 on disk for a few minutes).
 
@@ -87,6 +88,14 @@ class Row:
     @property
     def wall(self) -> float:
         return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def user(self) -> float:
+        return statistics.median(r.user for r in self.runs)
+
+    @property
+    def sys(self) -> float:
+        return statistics.median(r.sys for r in self.runs)
 
     @property
     def rss_mib(self) -> float:
@@ -227,6 +236,8 @@ def fmt_row(r: Row, floor: Row | None, ga: Row | None) -> str:
         r.file,
         r.tool,
         f"{r.wall:.2f}",
+        f"{r.user:.2f}",
+        f"{r.sys:.2f}",
         f"{r.lines / r.wall:,.0f}",
         f"{mb / r.wall:,.0f}",
         f"{r.rss_mib:,.0f}",
@@ -292,10 +303,12 @@ def render(rows: list[Row], info: dict[str, str], gen_times: list[str], load_bef
         f"- load average (1/5/15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}, after: {' '.join(f'{x:.2f}' for x in load_after)}",
         f"- median of {args.repeat} paired run(s) per file, the page cache warmed before each run"
         f"{f', each after {args.warmup} untimed run(s) of the same command' if args.warmup else ', no warm-up run'}; wall = whole process, "
+        "user and sys = CPU seconds in the program and in the kernel (medians; a sys far above "
+        "the usual marks memory the host took back, see RESULTS.md), "
         "peak RSS from /usr/bin/time (max resident set size)",
         "",
-        "| file | tool | wall s | lines/s | MB/s | peak RSS MiB | x wc -l | GoAccess ÷ scraperwatch | output |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| file | tool | wall s | user s | sys s | lines/s | MB/s | peak RSS MiB | x wc -l | GoAccess ÷ scraperwatch | output |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]  # fmt: skip
     by_file: dict[str, list[Row]] = {}
     for r in rows:
