@@ -230,10 +230,13 @@ def _with_caddy_time(frame: pl.LazyFrame, ts_text: pl.Expr) -> pl.LazyFrame:
     # Seconds as decimal text are read exactly (no float rounding): "1716723772.6014807" as a
     # decimal, its first 7 decimals kept, rounded half up to the microsecond. (A decimal is
     # read 6 times faster than the text split into its digits, as this did before. It holds
-    # 18 decimals, Caddy writes at most 9; text with more is rounded to 18 first.)
-    tenths_of_us = (ts_text.cast(_SECONDS, strict=False) * 10_000_000).cast(pl.Int64, strict=False)
+    # 18 decimals, Caddy writes at most 9; text with more is rounded to 18 first.) Only text
+    # of at most 10 integer digits is cast: the product of a larger number overflows the
+    # decimal, which Polars 2.2 raises as an error for the whole read (2.1 gave null).
     plain = ts_text.str.contains(r"^\d{1,10}(?:\.\d+)?$")
-    frame = frame.with_columns(pl.when(plain).then((tenths_of_us + 5) // 10).alias(_TS_EXACT))
+    seconds = pl.when(plain).then(ts_text).cast(_SECONDS, strict=False)
+    tenths_of_us = (seconds * 10_000_000).cast(pl.Int64, strict=False)
+    frame = frame.with_columns(((tenths_of_us + 5) // 10).alias(_TS_EXACT))
     exact = pl.col(_TS_EXACT)
     # The rest only where that fails (both sides of a coalesce are computed for every row).
     frame = frame.with_columns(
