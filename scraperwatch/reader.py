@@ -26,7 +26,7 @@ from scraperwatch import schema as s
 from scraperwatch.console import NullReporter, Reporter
 from scraperwatch.errors import InputError, LogSourceError, MalformedLogError
 from scraperwatch.sources import SourceName, caddyfast, sniff, source_for
-from scraperwatch.sources.base import NUL_REASON, SKIP, LogSource
+from scraperwatch.sources.base import NUL_REASON, SKIP, SKIP_FOREIGN, LogSource
 from scraperwatch.sources.caddy import CADDY_CLIENT, DOCKER_PREFIX, UNSURE_REASON, CaddySource
 from scraperwatch.sources.fields import (
     LINE,
@@ -73,6 +73,10 @@ class FileReport:
     parsed: int = 0
     skipped: int = 0
     rejected: int = 0
+    # Of the skipped: lines that do not even look like this format (in a Caddy log, lines
+    # that are no JSON object); and the first line that was rejected or so skipped.
+    foreign: int = 0
+    first_unread: int | None = None
     notes: list[str] = field(default_factory=list)
     # Which reader read it: "duckdb" (caddyfast.py) or "lines"; and, when the fast reader
     # gave the file up, why.
@@ -254,6 +258,8 @@ class Logs:
     def counts(self) -> pl.LazyFrame:
         """Lines, parsed, skipped and rejected per file."""
         reason = pl.col(REASON)
+        foreign = reason.str.starts_with(SKIP_FOREIGN)
+        unread = reason.is_not_null() & (~reason.str.starts_with(SKIP) | foreign)
         return (
             self._parsed()
             .group_by(s.SOURCE_FILE)
@@ -261,6 +267,8 @@ class Logs:
                 pl.len().alias("lines"),
                 reason.is_null().sum().alias("parsed"),
                 reason.str.starts_with(SKIP).sum().alias("skipped"),
+                foreign.sum().alias("foreign"),
+                pl.col(ROW).filter(unread).min().alias("first_unread"),
             )
         )
 
@@ -401,6 +409,8 @@ class Logs:
             rep.parsed = int(row["parsed"])
             rep.skipped = int(row["skipped"])
             rep.rejected = rep.lines - rep.parsed - rep.skipped
+            rep.foreign = int(row["foreign"])
+            rep.first_unread = row["first_unread"]
             if rep.lines and rep.parsed == 0 and rep.rejected == 0:
                 rep.notes.append(
                     f"no requests: all {rep.lines} lines were skipped (empty lines, other "
@@ -408,17 +418,8 @@ class Logs:
                 )
 
     def _check(self, rejected: pl.DataFrame) -> None:
-        for rep in self.reports:
-            considered = rep.lines - rep.skipped
-            if considered >= 20 and rep.rejected > considered / 2:
-                mine = rejected.filter(pl.col(s.SOURCE_FILE) == rep.name).head(1)
-                line = mine[s.LINE_NO][0] if mine.height else "?"
-                raise LogSourceError(
-                    f"{rep.name}: {rep.rejected} of {considered} lines do not parse as "
-                    f"{rep.format} (first at line {line}); the file is in another format. "
-                    "Give its format with --log-format (a name or the log_format string from "
-                    "nginx.conf), or let scraperwatch detect it with --log-format auto"
-                )
+        for i, rep in enumerate(self.reports):
+            self._check_mostly_read(i, rep)
         total = sum(r.rejected for r in self.reports)
         if self.options.strict and total:
             first = rejected.row(0, named=True)
@@ -427,6 +428,56 @@ class Logs:
                 f"({total} rejected lines in all; --strict fails on any). "
                 f"Line begins: {first[s.EXCERPT]!r}. Fix the log format or drop --strict"
             )
+
+    def _check_mostly_read(self, i: int, rep: FileReport) -> None:
+        """Fail on a file that is mostly not in its format, naming the format it looks like.
+
+        Rejected lines count, and so do lines skipped as not even of this format when they
+        are of another known format (nginx lines in a file read as Caddy; other programs'
+        output in a `docker compose logs` file is skipped as before).
+        """
+        considered = rep.lines - (rep.skipped - rep.foreign)
+        unread = rep.rejected + rep.foreign
+        if considered < 20 or unread <= considered / 2 or rep.first_unread is None:
+            return
+        first = rep.first_unread
+        looks = self._looks_like(i, first)
+        if rep.rejected <= considered / 2 and (looks is None or looks == rep.format):
+            return
+        if looks is not None and looks != rep.format:
+            arg = looks.removeprefix("nginx-")
+            hint = (
+                f"from there its lines look like {looks}. If the whole file is, give "
+                f"--log-format {arg}; if it mixes formats, split it by format"
+            )
+        else:
+            hint = (
+                "they look like no format scraperwatch knows. Give the format with "
+                "--log-format (a name, or the log_format string from nginx.conf)"
+            )
+        raise LogSourceError(
+            f"{rep.name}: {unread} of {considered} lines do not parse as {rep.format} "
+            f"({rep.how}; first at line {first}); {hint}"
+        )
+
+    def _looks_like(self, i: int, first: int) -> str | None:
+        """The format that the lines from line `first` on look like (sniffed on up to 200
+        of them, as a file's head is), or None."""
+        skip = first - 1 - (self.line_offsets[i] if i < len(self.line_offsets) else 0)
+        lines: list[str] = []
+        try:
+            for n, raw in enumerate(iter_lines(self.inputs[i])):
+                if n < skip:
+                    continue
+                lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                if len(lines) == 200:
+                    break
+        except (OSError, EOFError, zlib.error):
+            pass  # a damaged file: judge what was read
+        try:
+            return sniff(lines, name=self.inputs[i].name).source.label
+        except LogSourceError:
+            return None
 
     def _repair(self, reporter: Reporter) -> bool:
         """Find the files Polars cannot read and read each again carefully into a clean copy.

@@ -177,12 +177,50 @@ def test_unknown_format_is_refused_with_a_hint(ingest_lines: IngestLines) -> Non
 
 def test_a_file_mostly_in_another_format_fails_after_reading(ingest_lines: IngestLines) -> None:
     """The head looks right, the body does not: the error names the format and the line."""
-    lines = [combined()] * 150 + ['{"level":"info"}'] * 300
+    lines = [combined()] * 150 + [caddy()] * 300
     with pytest.raises(
         LogSourceError,
-        match=r"300 of 450 lines do not parse as nginx-combined \(first at line 151\)",
+        match=r"300 of 450 lines do not parse as nginx-combined \(detected; first at line 151\); "
+        r"from there its lines look like caddy\. If the whole file is, give --log-format caddy",
     ):
         ingest_lines(lines)
+
+
+def test_a_body_in_no_known_format_fails_without_a_guess(ingest_lines: IngestLines) -> None:
+    lines = [combined()] * 150 + ["Nov 12 10:00:00 host sshd[1]: Accepted publickey"] * 300
+    with pytest.raises(LogSourceError, match=r"first at line 151\); they look like no format"):
+        ingest_lines(lines)
+
+
+def test_a_few_caddy_lines_do_not_make_an_nginx_log_caddy(ingest_lines: IngestLines) -> None:
+    """Sniffing counts the lines a format parses: by share alone, 5 Caddy lines (whose reader
+    skips what is no JSON) outweighed 195 nginx lines, which were then skipped unseen."""
+    got = ingest_lines([caddy()] * 5 + [combined()] * 300)
+    rep = got.report
+    assert (rep.format, rep.parsed, rep.skipped, rep.rejected) == ("nginx-combined", 300, 0, 5)
+
+
+def test_nginx_lines_read_as_caddy_are_not_skipped_unseen(ingest_lines: IngestLines) -> None:
+    """Given --log-format caddy, lines that are no JSON are skipped (other programs' output),
+    unless they are mostly lines of another format: then the read fails and names it."""
+    with pytest.raises(
+        LogSourceError,
+        match=r"300 of 305 lines do not parse as caddy \(given; first at line 6\); from there "
+        r"its lines look like nginx-combined\. If the whole file is, give --log-format combined",
+    ):
+        ingest_lines([caddy()] * 5 + [combined()] * 300, log_format="caddy")
+
+
+def test_docker_compose_logs_with_chatty_neighbours_are_read(ingest_lines: IngestLines) -> None:
+    """Other services' lines in `docker compose logs` are no JSON and no known format: they
+    are skipped and counted, however many they are."""
+    lines = []
+    for n in range(30):
+        lines.append("caddy-1  | " + caddy())
+        lines += [f"web-1    | {n}.{k} GET /health took 3ms" for k in range(4)]
+    rep = ingest_lines(lines).report
+    assert (rep.format, rep.parsed, rep.skipped, rep.rejected) == ("caddy", 30, 120, 0)
+    assert rep.foreign == 120
 
 
 @pytest.mark.parametrize(

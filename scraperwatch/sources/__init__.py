@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Final
 
 from scraperwatch.errors import LogSourceError
-from scraperwatch.sources.base import LogSource, shares_parsed
+from scraperwatch.sources.base import LogSource, scores
 from scraperwatch.sources.caddy import CaddySource
 from scraperwatch.sources.logformat import NAMED_FORMATS
 from scraperwatch.sources.nginx import NginxSource
@@ -73,19 +73,24 @@ def sniff(head_lines: list[str], *, name: str) -> Sniffed:
         if share >= MIN_SHARE:
             return Sniffed(caddy, share, None)
     candidates = [source_for(cand) for cand in CANDIDATES]
-    shares = shares_parsed(candidates, head_lines)
-    scores = [
-        (share, -rank, src)
-        for rank, (share, src) in enumerate(zip(shares, candidates, strict=True))
+    # The format that parses the most lines wins, then the one that parses the larger share
+    # of the lines it does not skip, then the richer one. (By share alone, five Caddy lines
+    # before 195 nginx lines made the file Caddy, whose reader skips lines that are no JSON:
+    # the nginx lines were lost as skipped.)
+    ranked = [
+        (score.parsed, score.share, -rank, src)
+        for rank, (score, src) in enumerate(
+            zip(scores(candidates, head_lines), candidates, strict=True)
+        )
     ]
-    scores.sort(key=lambda t: (t[0], t[1]), reverse=True)
-    best_share, _, best = scores[0]
+    ranked.sort(key=lambda t: t[:3], reverse=True)
+    _, best_share, _, best = ranked[0]
     if best_share == WEAK_CLAIM:
         # Only skipped lines (an nginx error log): the plainest format, not the richest.
         best = next(
             (
                 src
-                for share, _, src in scores
+                for _, share, _, src in ranked
                 if share == WEAK_CLAIM and src.label == "nginx-combined"
             ),
             best,
@@ -99,7 +104,7 @@ def sniff(head_lines: list[str], *, name: str) -> Sniffed:
             "--log-format, e.g. the log_format string from nginx.conf: "
             "--log-format '$remote_addr - $remote_user [$time_local] \"$request\" ...'"
         )
-    runner = scores[1][2].label if len(scores) > 1 and scores[1][0] == best_share else None
+    runner = ranked[1][3].label if len(ranked) > 1 and ranked[1][:2] == ranked[0][:2] else None
     return Sniffed(best, best_share, runner)
 
 
