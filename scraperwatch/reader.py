@@ -450,6 +450,11 @@ class Logs:
                 f"from there its lines look like {looks}. If the whole file is, give "
                 f"--log-format {arg}; if it mixes formats, split it by format"
             )
+        elif looks == rep.format:
+            hint = (
+                "from there the lines that parse are in that format, and the others are not: "
+                "`scraperwatch ingest --rejects FILE.csv` lists them with the reason of each"
+            )
         else:
             hint = (
                 "they look like no format scraperwatch knows. Give the format with "

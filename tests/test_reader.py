@@ -192,6 +192,18 @@ def test_a_body_in_no_known_format_fails_without_a_guess(ingest_lines: IngestLin
         ingest_lines(lines)
 
 
+def test_rejects_among_lines_of_the_format_point_to_the_rejects(
+    ingest_lines: IngestLines,
+) -> None:
+    bad = combined(ip="not-an-address")
+    with pytest.raises(
+        LogSourceError,
+        match=r"301 of 500 lines do not parse as nginx-combined \(detected; first at line 1\); "
+        r"from there the lines that parse are in that format.*--rejects FILE\.csv",
+    ):
+        ingest_lines([bad] + [combined()] * 199 + [bad] * 300)
+
+
 def test_a_few_caddy_lines_do_not_make_an_nginx_log_caddy(ingest_lines: IngestLines) -> None:
     """Sniffing counts the lines a format parses: by share alone, 5 Caddy lines (whose reader
     skips what is no JSON) outweighed 195 nginx lines, which were then skipped unseen."""
