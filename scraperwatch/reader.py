@@ -74,8 +74,9 @@ class FileReport:
     skipped: int = 0
     rejected: int = 0
     # Of the skipped: lines that do not even look like this format (in a Caddy log, lines
-    # that are no JSON object); and the first line that was rejected or so skipped.
+    # that are no JSON object); the first of them; the first line rejected or so skipped.
     foreign: int = 0
+    first_foreign: int | None = None
     first_unread: int | None = None
     notes: list[str] = field(default_factory=list)
     # Which reader read it: "duckdb" (caddyfast.py) or "lines"; and, when the fast reader
@@ -268,6 +269,7 @@ class Logs:
                 reason.is_null().sum().alias("parsed"),
                 reason.str.starts_with(SKIP).sum().alias("skipped"),
                 foreign.sum().alias("foreign"),
+                pl.col(ROW).filter(foreign).min().alias("first_foreign"),
                 pl.col(ROW).filter(unread).min().alias("first_unread"),
             )
         )
@@ -410,6 +412,7 @@ class Logs:
             rep.skipped = int(row["skipped"])
             rep.rejected = rep.lines - rep.parsed - rep.skipped
             rep.foreign = int(row["foreign"])
+            rep.first_foreign = row["first_foreign"]
             rep.first_unread = row["first_unread"]
             if rep.lines and rep.parsed == 0 and rep.rejected == 0:
                 rep.notes.append(
@@ -430,7 +433,8 @@ class Logs:
             )
 
     def _check_mostly_read(self, i: int, rep: FileReport) -> None:
-        """Fail on a file that is mostly not in its format, naming the format it looks like.
+        """Fail on a file that is mostly not in its format, naming the format it looks like;
+        note lines of another known format that were skipped.
 
         Rejected lines count, and so do lines skipped as not even of this format when they
         are of another known format (nginx lines in a file read as Caddy; other programs'
@@ -438,26 +442,33 @@ class Logs:
         """
         considered = rep.lines - (rep.skipped - rep.foreign)
         unread = rep.rejected + rep.foreign
-        if considered < 20 or unread <= considered / 2 or rep.first_unread is None:
+        mostly = considered >= 20 and unread > considered / 2 and rep.first_unread is not None
+        if not mostly:
+            if rep.foreign and rep.first_foreign is not None:
+                looks = self._looks_like(i, rep.first_foreign)
+                if looks not in (None, rep.format):
+                    rep.notes.append(
+                        f"{rep.foreign} lines are not {rep.format} and were skipped; from line "
+                        f"{rep.first_foreign} on they look like {looks}: the file mixes "
+                        f"formats? Split it, and read those lines with --log-format "
+                        f"{looks.removeprefix('nginx-')}"
+                    )
             return
+        assert rep.first_unread is not None
         first = rep.first_unread
         looks = self._looks_like(i, first)
-        if rep.rejected <= considered / 2 and (looks is None or looks == rep.format):
+        if rep.rejected <= considered / 2 and looks in (None, rep.format):
             return
-        if looks is not None and looks != rep.format:
-            arg = looks.removeprefix("nginx-")
+        if looks not in (None, rep.format):
             hint = (
                 f"from there its lines look like {looks}. If the whole file is, give "
-                f"--log-format {arg}; if it mixes formats, split it by format"
-            )
-        elif looks == rep.format:
-            hint = (
-                "from there the lines that parse are in that format, and the others are not: "
-                "`scraperwatch ingest --rejects FILE.csv` lists them with the reason of each"
+                f"--log-format {looks.removeprefix('nginx-')}; if it mixes formats, split it "
+                "by format"
             )
         else:
             hint = (
-                "they look like no format scraperwatch knows. Give the format with "
+                "they look like no format scraperwatch knows (`scraperwatch ingest --rejects "
+                "FILE.csv` lists them with the reason of each). Give the format with "
                 "--log-format (a name, or the log_format string from nginx.conf)"
             )
         raise LogSourceError(
@@ -466,21 +477,36 @@ class Logs:
         )
 
     def _looks_like(self, i: int, first: int) -> str | None:
-        """The format that the lines from line `first` on look like (sniffed on up to 200
-        of them, as a file's head is), or None."""
+        """The format that the lines its own format could not read, from line `first` on,
+        look like (sniffed on up to 200 of them, as a file's head is), or None."""
         skip = first - 1 - (self.line_offsets[i] if i < len(self.line_offsets) else 0)
-        lines: list[str] = []
+        unread: list[str] = []
+        window: list[str] = []
+
+        def judge() -> None:
+            reasons = self.sources[i]._reasons(window).to_list()
+            unread.extend(
+                line
+                for line, why in zip(window, reasons, strict=True)
+                if why is not None and (not why.startswith(SKIP) or why.startswith(SKIP_FOREIGN))
+            )
+            window.clear()
+
         try:
             for n, raw in enumerate(iter_lines(self.inputs[i])):
                 if n < skip:
                     continue
-                lines.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
-                if len(lines) == 200:
-                    break
+                window.append(raw.decode("utf-8", "replace").rstrip("\r\n"))
+                if len(window) == 1000:
+                    judge()
+                    if len(unread) >= 200 or n - skip >= 10_000:
+                        break
         except (OSError, EOFError, zlib.error):
             pass  # a damaged file: judge what was read
+        if window:
+            judge()
         try:
-            return sniff(lines, name=self.inputs[i].name).source.label
+            return sniff(unread[:200], name=self.inputs[i].name).source.label
         except LogSourceError:
             return None
 

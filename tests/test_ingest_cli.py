@@ -43,6 +43,13 @@ FAILURES = [
     ("empty.log", [], "empty.log: the file is empty", ExitCode.OK),
     ("no-logs-dir", [], "no-logs-dir: the directory holds no log files", ExitCode.INPUT),
     (
+        "mixed-formats.log.gz",
+        [],
+        "300 of 500 lines do not parse as nginx-combined (detected; first at line 201); "
+        "from there its lines look like caddy",
+        ExitCode.INPUT,
+    ),
+    (
         "caddy-as-combined.json",
         ["--log-format", "combined"],
         "only 0% of the first lines parse as nginx-combined; it looks like caddy",

@@ -195,11 +195,12 @@ def test_a_body_in_no_known_format_fails_without_a_guess(ingest_lines: IngestLin
 def test_rejects_among_lines_of_the_format_point_to_the_rejects(
     ingest_lines: IngestLines,
 ) -> None:
+    """Only the lines the format could not read are sniffed, not the good ones among them."""
     bad = combined(ip="not-an-address")
     with pytest.raises(
         LogSourceError,
         match=r"301 of 500 lines do not parse as nginx-combined \(detected; first at line 1\); "
-        r"from there the lines that parse are in that format.*--rejects FILE\.csv",
+        r"they look like no format scraperwatch knows \(`scraperwatch ingest --rejects",
     ):
         ingest_lines([bad] + [combined()] * 199 + [bad] * 300)
 
@@ -223,6 +224,17 @@ def test_nginx_lines_read_as_caddy_are_not_skipped_unseen(ingest_lines: IngestLi
         ingest_lines([caddy()] * 5 + [combined()] * 300, log_format="caddy")
 
 
+def test_a_few_nginx_lines_in_a_caddy_log_are_noted(ingest_lines: IngestLines) -> None:
+    got = ingest_lines([caddy()] * 50 + [combined()] * 10 + [caddy()] * 10)
+    rep = got.report
+    assert (rep.format, rep.parsed, rep.skipped, rep.foreign) == ("caddy", 60, 10, 10)
+    assert (
+        "10 lines are not caddy and were skipped; from line 51 on they look like "
+        "nginx-combined: the file mixes formats? Split it, and read those lines with "
+        "--log-format combined"
+    ) in rep.notes
+
+
 def test_docker_compose_logs_with_chatty_neighbours_are_read(ingest_lines: IngestLines) -> None:
     """Other services' lines in `docker compose logs` are no JSON and no known format: they
     are skipped and counted, however many they are."""
@@ -233,6 +245,7 @@ def test_docker_compose_logs_with_chatty_neighbours_are_read(ingest_lines: Inges
     rep = ingest_lines(lines).report
     assert (rep.format, rep.parsed, rep.skipped, rep.rejected) == ("caddy", 30, 120, 0)
     assert rep.foreign == 120
+    assert not [n for n in rep.notes if "mixes formats" in n]
 
 
 @pytest.mark.parametrize(
