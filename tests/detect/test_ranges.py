@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from conftest import EXTERNAL_FIXTURES
 from polars.testing import assert_frame_equal, assert_series_equal
 
 from scraperwatch.detect.rangefiles import SourceFormat, read_snapshot, shipped_ranges_dir
@@ -19,9 +20,10 @@ from scraperwatch.detect.rangesources import SNAPSHOT_SPECS, build_snapshots
 from scraperwatch.errors import RangesError
 from scraperwatch.schema import CLAIMED_OPERATOR, CLIENT_IP, VERIFICATION, VERIFICATION_DETAIL
 
-REPO = Path(__file__).resolve().parents[2]
-EXTERNAL = REPO.parent / "shared" / "external" / "published-ranges"
-ISBOT = REPO.parent / "shared" / "external" / "ua-lists"
+# Copies of ../shared/external in the repository (tests/fixtures/external/README.md), so
+# that the tests run on a clone that has no shared/ beside it.
+EXTERNAL = EXTERNAL_FIXTURES / "published-ranges"
+ISBOT = EXTERNAL_FIXTURES / "ua-lists"
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,6 @@ def test_operators_the_rule_files_verify_against(shipped: RangeSet) -> None:
     assert shipped["googlebot"].v6_count > 0
 
 
-@pytest.mark.skipif(not EXTERNAL.is_dir(), reason="shared/external is not beside the repo")
 def test_snapshots_rebuild_byte_for_byte(tmp_path: Path) -> None:
     written = build_snapshots(EXTERNAL, tmp_path)
     assert len(written) == len(SNAPSHOT_SPECS)
@@ -239,7 +240,6 @@ def test_claimed_operator_from_real_user_agents(shipped: RangeSet) -> None:
     ]  # fmt: skip
 
 
-@pytest.mark.skipif(not ISBOT.is_dir(), reason="shared/external is not beside the repo")
 def test_no_browser_user_agent_claims_an_operator(shipped: RangeSet) -> None:
     lines = (ISBOT / "isbot-browsers.yml").read_text(encoding="utf-8").splitlines()
     browsers = [ln.strip()[2:] for ln in lines if ln.strip().startswith("- ")]
